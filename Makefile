@@ -1,0 +1,36 @@
+# Two commands: `make run` starts the embedded default, `make test` runs every test.
+# Both build what they need from nothing: .venv (Python >= 3.10) and the npm proxy.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROXY := node_modules/.bin/configurable-http-proxy
+
+.PHONY: run test bench install clean
+
+run: install
+	$(BIN)/jupyterhub -f jupyterhub_config.py
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/run.py
+
+install: $(VENV)/.installed $(PROXY)
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+		{ echo "Python >= 3.10 is needed (found $$($(PYTHON) --version)); set PYTHON=python3.x"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(PROXY): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js >= 20 and npm are needed for the proxy"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules data .pytest_cache

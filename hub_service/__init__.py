@@ -1,0 +1,1 @@
+"""The Submarine Notebook REST API as a JupyterHub service."""

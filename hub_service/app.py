@@ -1,0 +1,216 @@
+"""The service application: configuration, wiring, and a clean start and stop.
+
+Run by the hub as a managed service (it passes its own config file), so every
+``c.SubmarineService.*`` and ``c.ResourcePolicy.*`` setting in
+``jupyterhub_config.py`` reaches this process too.
+"""
+
+import asyncio
+import logging
+import os
+import signal
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
+from jupyterhub.utils import url_path_join
+from tornado import web
+from tornado.log import enable_pretty_logging
+from traitlets import Dict, Float, Integer, List, Unicode, default
+from traitlets.config import Application
+
+from submarine_spawner.resources import ResourcePolicy
+
+from . import db
+from .environments import Environments
+from .handlers.base import HomeHandler, NotFoundHandler
+from .handlers.environments import EnvironmentHandler, EnvironmentListHandler
+from .handlers.notebooks import NotebookHandler, NotebookListHandler, PingHandler
+from .hub_client import HubClient
+from .notebooks import Notebooks
+from .sync import StatusSync
+
+log = logging.getLogger("hub_service")
+
+SUBMARINE_KERNEL = {"name": "submarine_jupyter_py3", "channels": ["defaults"],
+                    "condaDependencies": [], "pipDependencies": []}
+
+
+def _request_log(handler):
+    """Like the hub: successful reads at debug, changes at info, errors louder."""
+    status = handler.get_status()
+    if status >= 500:
+        level = logging.ERROR
+    elif status >= 400:
+        level = logging.WARNING
+    elif handler.request.method in ("GET", "HEAD"):
+        level = logging.DEBUG
+    else:
+        level = logging.INFO
+    user = getattr(handler, "_hub_user", None) or {}
+    logging.getLogger("tornado.access").log(
+        level, "%d %s %s (%s@%s) %.2fms", status, handler.request.method, handler.request.path,
+        user.get("name", ""), handler.request.remote_ip, 1000 * handler.request.request_time(),
+    )
+
+
+class SubmarineService(Application):
+    name = "submarine-service"
+    description = "The Apache Submarine Notebook REST API as a JupyterHub service."
+
+    aliases = {"config": "SubmarineService.config_file", "log-level": "Application.log_level"}
+
+    config_file = Unicode(
+        "", help="A config file to load, normally the hub's jupyterhub_config.py."
+    ).tag(config=True)
+
+    bind_url = Unicode(
+        help="Where to listen. Default: $JUPYTERHUB_SERVICE_URL (the service's url in the hub "
+        "config), else http://127.0.0.1:32080."
+    ).tag(config=True)
+
+    @default("bind_url")
+    def _default_bind_url(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:32080"
+
+    service_prefix = Unicode(
+        help="The path the proxy sends to this service. Default: $JUPYTERHUB_SERVICE_PREFIX."
+    ).tag(config=True)
+
+    @default("service_prefix")
+    def _default_service_prefix(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/submarine/"
+
+    hub_api_url = Unicode(help="The hub's REST API. Default: $JUPYTERHUB_API_URL.").tag(config=True)
+
+    @default("hub_api_url")
+    def _default_hub_api_url(self):
+        return os.environ.get("JUPYTERHUB_API_URL") or "http://127.0.0.1:8081/hub/api"
+
+    api_token = Unicode(help="The service's hub API token. Default: $JUPYTERHUB_API_TOKEN.").tag(config=True)
+
+    @default("api_token")
+    def _default_api_token(self):
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    base_url = Unicode(help="The hub's public base URL path. Default: $JUPYTERHUB_BASE_URL or /.").tag(config=True)
+
+    @default("base_url")
+    def _default_base_url(self):
+        return os.environ.get("JUPYTERHUB_BASE_URL") or "/"
+
+    db_url = Unicode(
+        "sqlite:///submarine.sqlite",
+        help="SQLAlchemy URL of the service's database: sqlite:///path (default) or "
+        "postgresql://user@host/db for replicas and HA.",
+    ).tag(config=True)
+
+    sync_interval = Float(
+        2.0, help="Seconds between passes that reconcile notebook statuses with the hub."
+    ).tag(config=True)
+
+    auth_cache_max_age = Integer(
+        300, help="Seconds the hub's answer on a token is cached (HubAuth.cache_max_age)."
+    ).tag(config=True)
+
+    default_namespace = Unicode(
+        "default", help="The namespace of notebooks that do not name one."
+    ).tag(config=True)
+
+    allowed_namespaces = List(
+        Unicode(), help="Namespaces notebooks may ask for (meta.namespace). Default: the default one."
+    ).tag(config=True)
+
+    @default("allowed_namespaces")
+    def _default_allowed_namespaces(self):
+        return [self.default_namespace]
+
+    notebook_image = Unicode(
+        "apache/submarine:jupyter-notebook-0.8.0", help="Image of the seeded notebook-env."
+    ).tag(config=True)
+
+    gpu_notebook_image = Unicode(
+        "apache/submarine:jupyter-notebook-gpu-0.8.0", help="Image of the seeded notebook-gpu-env."
+    ).tag(config=True)
+
+    seed_environments = List(
+        Dict(), help="Environments created with a new database. Default: notebook-env and "
+        "notebook-gpu-env with notebook_image and gpu_notebook_image."
+    ).tag(config=True)
+
+    @default("seed_environments")
+    def _default_seed_environments(self):
+        return [
+            {"name": "notebook-env", "dockerImage": self.notebook_image, "kernelSpec": SUBMARINE_KERNEL,
+             "description": None, "image": None},
+            {"name": "notebook-gpu-env", "dockerImage": self.gpu_notebook_image,
+             "kernelSpec": SUBMARINE_KERNEL, "description": None, "image": None},
+        ]
+
+    def initialize(self, argv=None):
+        super().initialize(argv)
+        if self.config_file:
+            self.load_config_file(self.config_file)  # the command line still wins
+
+    def start(self):
+        enable_pretty_logging()
+        logging.getLogger().setLevel(self.log_level)
+        asyncio.run(self.serve())
+
+    def make_app(self, notebooks, environments, hub_auth) -> web.Application:
+        prefixes = ["/", self.service_prefix]
+        handlers = []
+        for prefix in prefixes:
+            api = url_path_join(prefix, "api/v1/")
+            handlers += [
+                (api + "notebook/ping", PingHandler),
+                (api + "notebook/?", NotebookListHandler),
+                (api + "notebook/([^/]+)", NotebookHandler),
+                (api + "environment/?", EnvironmentListHandler),
+                (api + "environment/([^/]+)", EnvironmentHandler),
+            ]
+        handlers += [
+            (url_path_join(self.service_prefix, "oauth_callback"), HubOAuthCallbackHandler),
+            (r"/", HomeHandler),
+            (self.service_prefix, HomeHandler),
+        ]
+        return web.Application(
+            handlers,
+            default_handler_class=NotFoundHandler,
+            log_function=_request_log,
+            notebooks=notebooks,
+            environments=environments,
+            hub_auth=hub_auth,
+            api_prefix=url_path_join(self.service_prefix, "api/v1/"),
+            token_page=url_path_join(self.base_url, "hub/token"),
+            cookie_secret=os.urandom(32),
+        )
+
+    async def serve(self):
+        policy = ResourcePolicy(parent=self)
+        await asyncio.to_thread(db.upgrade, self.db_url, self.seed_environments)
+        engine, sessions = db.connect(self.db_url)
+        hub = HubClient(self.hub_api_url, self.api_token)
+        hub_auth = HubOAuth(parent=self, api_token=self.api_token, api_url=self.hub_api_url,
+                            cache_max_age=self.auth_cache_max_age)
+        sync = StatusSync(sessions, hub, self.sync_interval)
+        environments = Environments(sessions)
+        notebooks = Notebooks(sessions, hub, sync, environments, policy, self.base_url,
+                              self.default_namespace, self.allowed_namespaces)
+        app = self.make_app(notebooks, environments, hub_auth)
+        url = urlparse(self.bind_url)
+        server = app.listen(url.port or 80, address=url.hostname or "", xheaders=True,
+                            max_body_size=1024 * 1024)
+        sync.start()
+        log.info("Submarine notebook API at %s%s and %s", self.bind_url.rstrip("/"), "/api/v1/notebook",
+                 url_path_join(self.service_prefix, "api/v1/notebook"))
+
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+        log.info("Stopping the Submarine service")
+        server.stop()
+        await sync.stop()
+        hub.close()
+        await engine.dispose()

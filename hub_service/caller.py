@@ -1,0 +1,34 @@
+"""Who is calling, and what JupyterHub's scopes let them do here."""
+
+from dataclasses import dataclass
+
+from jupyterhub.services.auth import check_scopes
+
+ENVIRONMENTS_SCOPE = "custom:submarine:environments"
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    kind: str  # "user" or "service"
+    admin: bool  # may see and change every notebook
+    environments: bool  # may create, change and delete environments
+
+    @classmethod
+    def from_model(cls, model: dict) -> "Caller":
+        """From the hub's identity model (``GET /hub/api/user``) of the request's token.
+
+        Admin means the token carries the unfiltered ``admin:servers`` scope, so a
+        token an admin made with fewer scopes gets no more than those scopes.
+        """
+        scopes = set(model.get("scopes", ()))
+        admin = bool(check_scopes({"admin:servers"}, scopes))
+        return cls(
+            name=model["name"],
+            kind=model.get("kind", "user"),
+            admin=admin,
+            environments=admin or bool(check_scopes({ENVIRONMENTS_SCOPE}, scopes)),
+        )
+
+    def owns(self, owner: str) -> bool:
+        return self.admin or (self.kind == "user" and self.name == owner)

@@ -1,0 +1,1 @@
+"""Tornado handlers: HTTP in, use-cases called, the Submarine envelope out."""

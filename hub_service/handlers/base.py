@@ -1,0 +1,131 @@
+"""The base of every API handler: JupyterHub auth, request bodies and the envelope."""
+
+import json
+import logging
+
+import yaml
+from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
+from tornado import web
+
+from ..caller import Caller
+from ..envelope import ApiError, envelope
+
+log = logging.getLogger(__name__)
+
+JSON_TYPES = ("application/json",)
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
+
+
+class ApiHandler(HubOAuthenticated, web.RequestHandler):
+    """Token (``Authorization: token|Bearer``) or hub OAuth cookie; never a login redirect."""
+
+    caller: Caller
+
+    def initialize(self):
+        self.hub_auth = self.settings["hub_auth"]
+
+    def set_default_headers(self):
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+
+    def get_current_user(self):
+        return getattr(self, "_hub_user", None)
+
+    async def prepare(self):
+        model = await self.hub_auth.get_user(self, sync=False)
+        if not model:
+            raise ApiError(401, "Authentication required: send 'Authorization: token <JupyterHub API token>' "
+                                f"(get one at {self.settings['token_page']}) or log in through the hub")
+        try:
+            self.check_hub_user(model)
+        except UserNotAllowed:
+            needed = " or ".join(sorted(self.hub_auth.access_scopes))
+            raise ApiError(403, f"The token of {model.get('kind', 'user')} '{model['name']}' lacks the "
+                                f"scope {needed}; ask an admin to grant it") from None
+        self._hub_user = model
+        self.caller = Caller.from_model(model)
+
+    def json_body(self):
+        """The request body as data: JSON, or YAML as Submarine also accepts."""
+        content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type not in JSON_TYPES + YAML_TYPES:
+            raise ApiError(415, f"Content-Type must be application/json (or application/yaml), "
+                                f"not '{content_type or 'none'}'")
+        if not self.request.body.strip():
+            raise ApiError(400, "The request body is empty: send a JSON object")
+        try:
+            text = self.request.body.decode("utf8")
+            if content_type in YAML_TYPES:
+                return yaml.safe_load(text)
+            return json.loads(text)
+        except UnicodeDecodeError:
+            raise ApiError(400, "The request body is not UTF-8 text") from None
+        except json.JSONDecodeError as e:
+            raise ApiError(400, f"The request body is not valid JSON: {e}") from None
+        except yaml.YAMLError as e:
+            raise ApiError(400, f"The request body is not valid YAML: {e}".replace("\n", " ")) from None
+
+    def int_argument(self, name, default, minimum, maximum=None):
+        text = self.get_query_argument(name, None)
+        if text in (None, ""):
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise ApiError(400, f"{name}: '{text}' is not a whole number") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            raise ApiError(400, f"{name}: must be {bounds}")
+        return value
+
+    def ok(self, message, result=None, attributes=None):
+        self.finish(json.dumps(envelope(200, message, result, attributes)))
+
+    def write_error(self, status_code, **kwargs):
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, ApiError):
+            code, message = error.code, error.message
+            for name, value in error.headers.items():
+                self.set_header(name, value)
+        elif isinstance(error, web.HTTPError):
+            code = error.status_code
+            message = (error.log_message % error.args if error.log_message else None) or self._reason
+        else:
+            code, message = 500, "Internal error in the Submarine service; its log has the details"
+        self.set_status(code)
+        self.finish(json.dumps(envelope(code, message)))
+
+    def log_exception(self, typ, value, tb):
+        if isinstance(value, ApiError):
+            log.debug("%s %s: %d %s", self.request.method, self.request.path, value.code, value.message)
+        else:
+            super().log_exception(typ, value, tb)
+
+
+class NotFoundHandler(ApiHandler):
+    """Anything else under the service: a 404 envelope, after auth like everything."""
+
+    async def prepare(self):
+        await super().prepare()
+        raise ApiError(404, f"No such endpoint: {self.request.method} {self.request.path} "
+                            "(see /api/v1/notebook and /api/v1/environment)")
+
+
+class HomeHandler(HubOAuthenticated, web.RequestHandler):
+    """The service's page for browsers: logs in through the hub (OAuth), then says who you are."""
+
+    def initialize(self):
+        self.hub_auth = self.settings["hub_auth"]
+
+    async def get(self):
+        model = await self.hub_auth.get_user(self, sync=False)
+        if not model:
+            self.redirect(self.get_login_url())
+            return
+        caller = Caller.from_model(model)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(envelope(200, f"Logged in as {caller.name}", {
+            "name": caller.name, "admin": caller.admin,
+            "notebooks": self.settings["api_prefix"] + "notebook",
+            "environments": self.settings["api_prefix"] + "environment",
+        })))

@@ -1,0 +1,268 @@
+"""Notebook use-cases: a DB row and the owner's named server on the hub, kept together.
+
+Create validates everything first, then inserts the row (the unique constraints
+decide concurrent creates), creates the user on demand and the named server
+with the seam ``user_options``, and asks the hub to start it. It answers once
+the hub has accepted the start; anything the hub refuses is undone, so a bad
+request leaves no user, server or row behind.
+"""
+
+import asyncio
+import logging
+import uuid
+from jupyterhub.slugs import is_valid_safe_slug, safe_slug
+from jupyterhub.utils import url_escape_path
+from sqlalchemy import delete, func, or_, select, update
+
+from submarine_spawner.options import NotebookOptions
+
+from . import specs, statuses
+from .caller import Caller
+from .db import Notebook, utcnow
+from .envelope import ApiError
+from .environments import Environments
+from .hub_client import HubClient, HubError
+from .ids import IdGenerator, insert_with_fresh_id
+from .sync import StatusSync
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND = "Notebook not found."
+# how often to look whether the hub has begun a start it was asked for
+START_POLL = 0.02
+
+
+def server_name(name: str) -> str:
+    """The hub's server name for a notebook name: itself when the hub allows it, else
+    a stable slug (names over 30 characters, or with ``--``)."""
+    return name if is_valid_safe_slug(name) else safe_slug(name)
+
+
+def isotime(value) -> str | None:
+    return value.isoformat(timespec="milliseconds") if value else None
+
+
+def notebook_result(row: Notebook) -> dict:
+    return {
+        "notebookId": row.notebook_id,
+        "name": row.name,
+        "uid": row.uid,
+        "url": row.url,
+        "status": row.status,
+        "reason": row.reason,
+        "createdTime": isotime(row.created_time),
+        "deletedTime": isotime(row.deleted_time),
+        "spec": row.spec,
+    }
+
+
+def hub_error(e: HubError, action: str) -> ApiError:
+    """What the hub said, as an error for our client."""
+    if e.code == 429:
+        return ApiError(429, f"JupyterHub is busy starting other servers; retry later ({e.message})",
+                        {"Retry-After": e.headers.get("Retry-After", "10")})
+    if 400 <= e.code < 500:
+        return ApiError(e.code if e.code in (403, 409) else 400, f"JupyterHub refused to {action}: {e.message}")
+    return ApiError(503 if e.code == 503 else 502, f"JupyterHub failed to {action}: {e.message}")
+
+
+class Notebooks:
+    def __init__(self, sessions, hub: HubClient, sync: StatusSync, environments: Environments,
+                 policy, base_url: str, default_namespace: str, namespaces: list[str]):
+        self.sessions = sessions
+        self.hub = hub
+        self.sync = sync
+        self.environments = environments
+        self.policy = policy
+        self.base_url = base_url
+        self.default_namespace = default_namespace
+        self.namespaces = namespaces
+        self.ids = IdGenerator("notebook")
+
+    def lab_url(self, owner: str, server: str) -> str:
+        return f"{self.base_url}user/{url_escape_path(owner)}/{server}/lab"
+
+    @staticmethod
+    def _check_owner(caller: Caller, owner: str, verb: str):
+        if not caller.owns(owner):
+            raise ApiError(403, f"{caller.kind.capitalize()} '{caller.name}' may not {verb} notebooks "
+                                f"of '{owner}': only the owner and admins may")
+
+    # --- create ---------------------------------------------------------------------
+
+    async def create(self, caller: Caller, body) -> dict:
+        request = specs.validate(specs.NotebookRequest, body, self.policy)
+        meta = request.meta
+        owner = meta.ownerId or (caller.name if caller.kind == "user" else None)
+        if owner is None:
+            raise ApiError(400, "meta.ownerId: is required when a service creates a notebook")
+        self._check_owner(caller, owner, "create")
+        namespace = meta.namespace or self.default_namespace
+        if namespace not in self.namespaces:
+            raise ApiError(400, f"meta.namespace: '{namespace}' is not allowed here "
+                                f"(allowed: {', '.join(self.namespaces)})")
+        environment = await self.environments.spec(request.environment.name)
+        server = server_name(meta.name)
+        spec = {
+            "meta": {**meta.model_dump(exclude_defaults=True), "namespace": namespace, "ownerId": owner},
+            "environment": environment,
+            "spec": request.spec.model_dump(exclude_none=True),
+        }
+
+        async def conflict(session):
+            other = (await session.execute(select(Notebook).where(
+                Notebook.owner == owner, or_(Notebook.name == meta.name, Notebook.server_name == server)
+            ))).scalar()
+            if other is None:
+                return None
+            if other.deleted_time:
+                return f"Notebook '{other.name}' of '{owner}' is still being deleted; try again in a few seconds"
+            if other.name == meta.name:
+                return f"'{owner}' already has a notebook named '{meta.name}'"
+            return f"'{meta.name}' and '{owner}''s notebook '{other.name}' map to the same hub server '{server}'"
+
+        row = await insert_with_fresh_id(
+            self.sessions, self.ids,
+            lambda notebook_id: Notebook(
+                notebook_id=notebook_id, uid=str(uuid.uuid4()), owner=owner, name=meta.name,
+                server_name=server, namespace=namespace, spec=spec, url=self.lab_url(owner, server),
+                status=statuses.CREATING, reason=statuses.REASONS[statuses.CREATING], on_hub=False,
+            ),
+            conflict,
+        )
+        options = NotebookOptions(
+            notebookId=row.notebook_id, namespace=namespace, environment=environment,
+            envVars=request.spec.envVars, resources=request.spec.resources,
+        ).model_dump()
+        await self._make_and_start(row, options, meta.name)
+        self.sync.watch(row.notebook_id, owner, server)
+        return notebook_result(row)
+
+    async def _make_and_start(self, row: Notebook, options: dict, display_name: str):
+        """User (on demand), server, start; undo all of it if the hub refuses any step."""
+        owner, server = row.owner, row.server_name
+        made_user = made_server = False
+        try:
+            try:
+                await self.hub.create_server(owner, server, display_name, options)
+            except HubError as e:
+                if e.code != 404:
+                    raise
+                await self.hub.create_user(owner)
+                made_user = True
+                await self.hub.create_server(owner, server, display_name, options)
+            made_server = True
+            await self._start(owner, server)
+        except HubError as e:
+            if e.code >= 500 and made_server:
+                # the hub took the start and the spawn failed: the notebook exists, failed
+                row.status, row.reason = statuses.FAILED, e.message
+            else:
+                await self._undo(row, made_user, made_server)
+                if e.code == 409:
+                    raise ApiError(409, f"'{owner}' already has a JupyterHub server named '{server}' "
+                                        "(made outside this API); choose another name") from None
+                raise hub_error(e, f"create the notebook '{row.name}'") from None
+        except BaseException:
+            await self._undo(row, made_user, made_server)
+            raise
+        row.on_hub = True
+        async with self.sessions() as session:
+            await session.execute(update(Notebook).where(Notebook.notebook_id == row.notebook_id)
+                                  .values(on_hub=True, status=row.status, reason=row.reason))
+            await session.commit()
+
+    async def _start(self, owner: str, server: str):
+        """Ask the hub to start; return once it has begun (or finished). HubError if refused."""
+        post = asyncio.ensure_future(self.hub.start_server(owner, server))
+        while not post.done():
+            model = await self.hub.get_server(owner, server)
+            if model.get("pending") or model.get("ready"):
+                # the hub took it; the watcher reports how it ends
+                post.add_done_callback(lambda f: f.cancelled() or f.exception())
+                return
+            await asyncio.wait([post], timeout=START_POLL)
+        post.result()
+
+    async def _undo(self, row: Notebook, made_user: bool, made_server: bool):
+        steps = []
+        if made_server:
+            steps.append(("remove server", self.hub.delete_server(row.owner, row.server_name)))
+        if made_user:
+            steps.append(("remove user", self.hub.delete_user(row.owner)))
+        for what, step in steps:
+            try:
+                await step
+            except HubError as e:
+                log.warning("Undoing notebook %s: could not %s: %s", row.notebook_id, what, e)
+        async with self.sessions() as session:
+            await session.execute(delete(Notebook).where(Notebook.notebook_id == row.notebook_id))
+            await session.commit()
+
+    # --- read -----------------------------------------------------------------------
+
+    async def get(self, caller: Caller, notebook_id: str) -> dict:
+        async with self.sessions() as session:
+            row = await self._live_row(session, notebook_id)
+        self._check_owner(caller, row.owner, "read")
+        return notebook_result(row)
+
+    @staticmethod
+    async def _live_row(session, notebook_id) -> Notebook:
+        row = await session.get(Notebook, notebook_id)
+        if row is None or row.deleted_time:
+            raise ApiError(404, NOT_FOUND)
+        return row
+
+    async def list(self, caller: Caller, owner=None, status=None, limit=None, offset=0):
+        """Notebooks of ``owner`` (default: the caller; all for an admin), oldest first."""
+        if owner is None and not caller.admin:
+            owner = caller.name
+        if owner is not None:
+            self._check_owner(caller, owner, "list")
+        if status is not None and status not in statuses.ALL:
+            raise ApiError(400, f"status: '{status}' is not one of {', '.join(statuses.ALL)}")
+        where = [Notebook.deleted_time.is_(None)]
+        if owner is not None:
+            where.append(Notebook.owner == owner)
+        if status is not None:
+            where.append(Notebook.status == status)
+        async with self.sessions() as session:
+            total = (await session.execute(select(func.count()).select_from(Notebook).where(*where))).scalar()
+            query = (select(Notebook).where(*where)
+                     .order_by(Notebook.created_time, Notebook.notebook_id).offset(offset).limit(limit))
+            rows = (await session.execute(query)).scalars().all()
+        return [notebook_result(row) for row in rows], {"total": total, "offset": offset, "limit": limit}
+
+    # --- delete ---------------------------------------------------------------------
+
+    async def delete(self, caller: Caller, notebook_id: str) -> dict:
+        """Stop and remove the server; the notebook answers 404 from now on."""
+        async with self.sessions() as session:
+            row = await self._live_row(session, notebook_id)
+            self._check_owner(caller, row.owner, "delete")
+            claimed = await session.execute(
+                update(Notebook).where(Notebook.notebook_id == notebook_id, Notebook.deleted_time.is_(None))
+                .values(deleted_time=utcnow(), status=statuses.TERMINATING,
+                        reason=statuses.REASONS[statuses.TERMINATING])
+            )
+            await session.commit()
+            if claimed.rowcount != 1:
+                raise ApiError(404, NOT_FOUND)
+        try:
+            code = await self.hub.delete_server(row.owner, row.server_name)
+        except HubError as e:
+            if e.code != 404:
+                async with self.sessions() as session:
+                    await session.execute(update(Notebook).where(Notebook.notebook_id == notebook_id)
+                                          .values(deleted_time=None, status=row.status, reason=row.reason))
+                    await session.commit()
+                raise hub_error(e, f"delete the notebook '{row.name}'") from None
+            code = 204
+        if code == 204:  # removed now; 202: the hub removes it when the stop ends
+            async with self.sessions() as session:
+                await session.execute(delete(Notebook).where(Notebook.notebook_id == notebook_id))
+                await session.commit()
+        result = notebook_result(row)
+        result.update(status=statuses.TERMINATING, reason=statuses.REASONS[statuses.TERMINATING])
+        return result

@@ -1,0 +1,107 @@
+"""What clients send: Submarine's NotebookSpec and EnvironmentSpec, validated.
+
+The environment and env-var rules are the spawner package's own (one seam model);
+this module adds only what the API alone sees: meta, labels, and the optional
+``cpu``/``memory``/``gpu`` fields some clients send beside ``resources``.
+"""
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from submarine_spawner.options import EnvironmentName, EnvironmentSpec, KernelSpec, check_env_vars, check_resources, explain
+
+from .envelope import ApiError
+
+NotebookName = Annotated[str, StringConstraints(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+# A JupyterHub user name as the hub stores it: normalized (lowercase), no '/', no spaces.
+OwnerId = Annotated[str, StringConstraints(pattern=r"^[^\sA-Z/\x00-\x1f\x7f]{1,255}$")]
+Namespace = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+LabelKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_./]{0,251}[A-Za-z0-9])?$")]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
+
+# the optional per-resource fields and the key each stands for in ``resources``
+RESOURCE_FIELDS = {"cpu": "cpu", "memory": "memory", "gpu": "nvidia.com/gpu"}
+
+
+class NotebookMeta(BaseModel):
+    name: NotebookName
+    namespace: Namespace | None = None
+    ownerId: OwnerId | None = None
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=64)
+
+
+class EnvironmentRef(BaseModel):
+    """A notebook names its environment; the rest of what a client sends is ignored."""
+
+    name: EnvironmentName
+
+
+class NotebookPodSpec(BaseModel):
+    envVars: dict[str, str] = Field(default_factory=dict)
+    resources: str = Field(default="", max_length=1024)
+    cpu: str | None = Field(default=None, max_length=64)
+    memory: str | None = Field(default=None, max_length=64)
+    gpu: str | None = Field(default=None, max_length=64)
+
+    @field_validator("envVars")
+    @classmethod
+    def _env_vars(cls, value):
+        return check_env_vars(value)
+
+    @field_validator("resources")
+    @classmethod
+    def _resources(cls, value, info):
+        return check_resources(value, info)
+
+    @model_validator(mode="after")
+    def _merge_resource_fields(self, info):
+        """Fold cpu/memory/gpu into ``resources``; a field that disagrees is an error."""
+        fields = {field: getattr(self, field).strip() for field in RESOURCE_FIELDS
+                  if getattr(self, field) is not None}
+        if not fields:
+            return self
+        pairs = dict(
+            (key.strip(), value.strip())
+            for key, _, value in (item.partition("=") for item in self.resources.split(",") if item.strip())
+        )
+        for field, value in fields.items():
+            key = RESOURCE_FIELDS[field]
+            if pairs.setdefault(key, value) != value:
+                raise PydanticCustomError(
+                    "resources_conflict", "{field} '{value}' disagrees with {key}={given} in resources",
+                    {"field": field, "value": value, "key": key, "given": pairs[key]})
+        self.resources = check_resources(",".join(f"{k}={v}" for k, v in pairs.items()), info)
+        return self
+
+
+class NotebookRequest(BaseModel):
+    meta: NotebookMeta
+    environment: EnvironmentRef
+    spec: NotebookPodSpec = Field(default_factory=NotebookPodSpec)
+
+
+class EnvironmentPatch(BaseModel):
+    """PATCH /environment/{name}: the fields to replace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: EnvironmentName | None = None
+    dockerImage: str | None = None
+    kernelSpec: KernelSpec | None = None
+    description: str | None = None
+    image: str | None = None
+
+
+def validate(model, data, policy=None, prefix=""):
+    """Validate request data; a 400 ApiError naming each field and rule otherwise."""
+    if not isinstance(data, dict):
+        raise ApiError(400, "The request body must be a JSON object")
+    try:
+        return model.model_validate(data, context={"policy": policy})
+    except ValidationError as e:
+        raise ApiError(400, explain(e, prefix)) from None
+
+
+__all__ = ["EnvironmentSpec", "EnvironmentPatch", "NotebookRequest", "validate"]

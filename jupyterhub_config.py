@@ -1,0 +1,104 @@
+"""JupyterHub with the Submarine Notebook API: the embedded default.
+
+Everything listens on 127.0.0.1 only; state lives in the data directory.
+The environment variables below are the knobs of this file (README: Configuration);
+any trait can also be set here directly. The Submarine service loads this same
+file, so ``c.SubmarineService.*`` and ``c.ResourcePolicy.*`` reach it too.
+"""
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+c = get_config()  # noqa: F821 (provided by JupyterHub)
+
+HERE = Path(__file__).resolve().parent
+env = os.environ.get
+
+data_dir = Path(env("SUBMARINE_DATA_DIR", HERE / "data")).resolve()
+data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def secret_file(name: str, variable: str, nbytes: int = 24) -> str:
+    """A secret from the environment, else kept in the data directory (made once)."""
+    if env(variable):
+        return env(variable)
+    path = data_dir / name
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(nbytes) + "\n")
+    return path.read_text().strip()
+
+
+port = int(env("SUBMARINE_PORT", "8000"))
+hub_port = int(env("SUBMARINE_HUB_PORT", "8081"))
+proxy_api_port = int(env("SUBMARINE_PROXY_API_PORT", "8001"))
+service_port = int(env("SUBMARINE_SERVICE_PORT", "32080"))
+
+# --- the hub and its proxy ---------------------------------------------------------------
+c.JupyterHub.bind_url = f"http://127.0.0.1:{port}"
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{hub_port}"
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.pid_file = str(data_dir / "jupyterhub-proxy.pid")
+local_proxy = HERE / "node_modules" / ".bin" / "configurable-http-proxy"
+if local_proxy.exists():
+    c.ConfigurableHTTPProxy.command = [str(local_proxy)]
+c.JupyterHub.db_url = f"sqlite:///{data_dir / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(data_dir / "jupyterhub_cookie_secret")
+# stopping the hub stops the notebooks, unless SUBMARINE_KEEP_SERVERS=1
+c.JupyterHub.cleanup_servers = env("SUBMARINE_KEEP_SERVERS", "") not in ("1", "true", "yes")
+
+# --- who logs in -------------------------------------------------------------------------
+# 'admin' logs in with data/admin-password; anyone else with data/user-password.
+c.JupyterHub.authenticator_class = "shared-password"
+c.Authenticator.admin_users = {"admin"}
+c.Authenticator.allow_all = True
+c.SharedPasswordAuthenticator.admin_password = secret_file("admin-password", "SUBMARINE_ADMIN_PASSWORD")
+c.SharedPasswordAuthenticator.user_password = secret_file("user-password", "SUBMARINE_USER_PASSWORD", 12)
+# an API token of the admin user, for scripts and the benchmark
+c.JupyterHub.api_tokens = {secret_file("admin-token", "SUBMARINE_ADMIN_TOKEN", 32): "admin"}
+
+# --- notebooks: one named server each -------------------------------------------------------
+c.JupyterHub.allow_named_servers = True
+c.JupyterHub.spawner_class = "submarine_spawner.SubmarineLocalSpawner"
+c.SubmarineLocalSpawner.data_dir = str(data_dir)
+c.Spawner.poll_interval = 5  # local processes are cheap to poll: crashes show within seconds
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 120
+# one machine: no notebook asks for more than it has, and it has no GPUs to give
+c.ResourcePolicy.max_cpu = float(os.cpu_count() or 1)
+c.ResourcePolicy.max_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+c.ResourcePolicy.max_extended = {"nvidia.com/gpu": 0}
+
+# --- the Submarine service ----------------------------------------------------------------
+c.SubmarineService.db_url = env("SUBMARINE_DB_URL", f"sqlite:///{data_dir / 'submarine.sqlite'}")
+c.SubmarineService.sync_interval = float(env("SUBMARINE_SYNC_INTERVAL", "2"))
+c.JupyterHub.services = [
+    {
+        "name": "submarine",
+        "url": f"http://127.0.0.1:{service_port}",
+        "command": [sys.executable, "-m", "hub_service", "--config", str(Path(__file__).resolve())],
+        # the service re-reads this file: give it the same knobs
+        "environment": {k: v for k, v in os.environ.items() if k.startswith("SUBMARINE_")}
+        | {"SUBMARINE_DATA_DIR": str(data_dir)},
+        "oauth_no_confirm": True,
+        # browsers' OAuth tokens carry these where the user has them: admins see all
+        "oauth_client_allowed_scopes": ["admin:servers", "custom:submarine:environments"],
+    }
+]
+c.JupyterHub.custom_scopes = {
+    "custom:submarine:environments": {
+        "description": "Create, change and delete Submarine notebook environments.",
+    },
+}
+c.JupyterHub.load_roles = [
+    {
+        "name": "submarine-service",
+        "description": "The Submarine service: users and named servers on their behalf.",
+        "scopes": ["admin:users", "admin:servers", "admin:server_state", "list:users", "read:users"],
+        "services": ["submarine"],
+    },
+]
+# every user may call the API (and only sees their own notebooks there)
+c.JupyterHub.extra_user_scopes = ["access:services!service=submarine"]

@@ -1,0 +1,120 @@
+"""What both Submarine spawners do with a notebook's ``user_options``.
+
+``apply_user_options`` (run by the hub before every start) validates the seam
+model and hands the parsed resources to the concrete spawner; ``get_env`` adds
+the notebook's ``envVars``. The mixin also remembers, in the spawner state the
+hub persists, how a server ended when nobody asked it to stop, so the service
+can tell a crash from a stop.
+"""
+
+from datetime import datetime, timezone
+
+from jupyterhub.spawner import Spawner
+from tornado import web
+from traitlets import Dict, Instance, default
+
+from .options import NotebookOptions, parse_options
+from .resources import ResourcePolicy, Resources
+
+
+def _apply_submarine_options(spawner, user_options):
+    """The default ``Spawner.apply_user_options`` of the Submarine spawners."""
+    return spawner.apply_submarine_options(user_options)
+
+
+class SubmarineSpawnerMixin(Spawner):
+    """Mix in before a concrete JupyterHub ``Spawner`` class (LocalProcessSpawner, KubeSpawner)."""
+
+    resource_policy = Instance(ResourcePolicy)
+
+    @default("resource_policy")
+    def _default_resource_policy(self):
+        return ResourcePolicy(parent=self)
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        return _apply_submarine_options
+
+    notebook = Instance(
+        NotebookOptions, allow_none=True,
+        help="The validated user_options of the current start; None for a plain server.",
+    )
+
+    last_exit = Dict(
+        allow_none=True,
+        help="How the server last ended on its own: {'status', 'message', 'time'}.",
+    )
+
+    _stop_requested = False
+
+    def apply_submarine_options(self, user_options):
+        """Validate the seam model and apply it; a bad option fails the start with 400."""
+        if not user_options:
+            self.notebook = None
+            self.apply_resources(Resources())
+            return
+        try:
+            self.notebook = parse_options(user_options, self.resource_policy)
+        except ValueError as e:
+            raise web.HTTPError(400, str(e)) from None
+        self.apply_resources(self.resource_policy.parse(self.notebook.resources))
+
+    _configured_values = None
+
+    def configured(self, name):
+        """The value config gave a trait, before any notebook's options changed it."""
+        if self._configured_values is None:
+            self._configured_values = {}
+        return self._configured_values.setdefault(name, getattr(self, name))
+
+    def apply_resources(self, resources: Resources):
+        """Set the spawner's resource traits; the concrete spawner decides how."""
+        raise NotImplementedError
+
+    def get_env(self):
+        env = super().get_env()
+        if self.notebook:
+            env.update(self.notebook.envVars)
+            env["SUBMARINE_NOTEBOOK_ID"] = self.notebook.notebookId
+        return env
+
+    # --- telling a crash from a stop -------------------------------------------------
+
+    def describe_exit(self, status) -> str:
+        """A line on why the server ended; spawners add what they know (a log tail)."""
+        return f"exit status {status}"
+
+    async def start(self):
+        self.last_exit = None
+        self._stop_requested = False
+        return await super().start()
+
+    async def stop(self, now=False):
+        self._stop_requested = True
+        return await super().stop(now=now)
+
+    async def poll(self):
+        status = await super().poll()
+        if status is not None and not self._stop_requested and self.last_exit is None:
+            self.last_exit = {
+                "status": status,
+                "message": self.describe_exit(status),
+                "time": datetime.now(timezone.utc).isoformat(),
+            }
+        return status
+
+    def get_state(self):
+        state = super().get_state()
+        if self.last_exit:
+            state["last_exit"] = self.last_exit
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.last_exit = state.get("last_exit")
+
+    def clear_state(self):
+        """Keep ``last_exit``: the hub clears state right after a server ends."""
+        last_exit = self.last_exit
+        super().clear_state()
+        self.last_exit = last_exit
