@@ -156,7 +156,7 @@ class SubmarineService(Application):
         logging.getLogger().setLevel(self.log_level)
         asyncio.run(self.serve())
 
-    def make_app(self, notebooks, environments, hub_auth) -> web.Application:
+    def make_app(self, notebooks, environments) -> web.Application:
         prefixes = ["/", self.service_prefix]
         handlers = []
         for prefix in prefixes:
@@ -179,7 +179,6 @@ class SubmarineService(Application):
             log_function=_request_log,
             notebooks=notebooks,
             environments=environments,
-            hub_auth=hub_auth,
             api_prefix=url_path_join(self.service_prefix, "api/v1/"),
             token_page=url_path_join(self.base_url, "hub/token"),
             cookie_secret=os.urandom(32),
@@ -190,13 +189,14 @@ class SubmarineService(Application):
         await asyncio.to_thread(db.upgrade, self.db_url, self.seed_environments)
         engine, sessions = db.connect(self.db_url)
         hub = HubClient(self.hub_api_url, self.api_token)
-        hub_auth = HubOAuth(parent=self, api_token=self.api_token, api_url=self.hub_api_url,
-                            cache_max_age=self.auth_cache_max_age)
+        # the singleton: the hub's own handlers (the OAuth callback) use HubOAuth.instance()
+        HubOAuth.instance(parent=self, api_token=self.api_token, api_url=self.hub_api_url,
+                          cache_max_age=self.auth_cache_max_age)
         sync = StatusSync(sessions, hub, self.sync_interval)
         environments = Environments(sessions)
         notebooks = Notebooks(sessions, hub, sync, environments, policy, self.base_url,
                               self.default_namespace, self.allowed_namespaces)
-        app = self.make_app(notebooks, environments, hub_auth)
+        app = self.make_app(notebooks, environments)
         url = urlparse(self.bind_url)
         server = app.listen(url.port or 80, address=url.hostname or "", xheaders=True,
                             max_body_size=1024 * 1024)

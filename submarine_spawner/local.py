@@ -7,6 +7,7 @@ OS user: this spawner is for one team on one machine; Kubernetes is the
 multi-tenant path. ``dockerImage`` is recorded, not used, here.
 """
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -105,9 +106,28 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
             self.popen_kwargs = {"cwd": self.workdir, "stdout": log,
                                  "stderr": subprocess.STDOUT, **configured}
             try:
-                return await super().start()
+                ip, port = await super().start()
             finally:
                 self.popen_kwargs = configured
+        await self._wait_until_listening(ip, port)
+        return ip, port
+
+    async def _wait_until_listening(self, ip, port):
+        """Return once the server accepts connections, or fail the start at once if it
+        exits first (the hub alone would wait all of ``http_timeout`` to find out)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.http_timeout
+        while loop.time() < deadline:
+            status = self.proc.poll()
+            if status is not None:
+                raise RuntimeError(f"JupyterLab exited while starting ({self.describe_exit(status)})")
+            try:
+                _, writer = await asyncio.open_connection(ip, port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            return
 
     def describe_exit(self, status) -> str:
         try:

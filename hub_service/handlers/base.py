@@ -21,9 +21,6 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
 
     caller: Caller
 
-    def initialize(self):
-        self.hub_auth = self.settings["hub_auth"]
-
     def set_default_headers(self):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
@@ -113,9 +110,6 @@ class NotFoundHandler(ApiHandler):
 
 class HomeHandler(HubOAuthenticated, web.RequestHandler):
     """The service's page for browsers: logs in through the hub (OAuth), then says who you are."""
-
-    def initialize(self):
-        self.hub_auth = self.settings["hub_auth"]
 
     async def get(self):
         model = await self.hub_auth.get_user(self, sync=False)
