@@ -99,6 +99,12 @@ c.JupyterHub.load_roles = [
         "scopes": ["admin:users", "admin:servers", "admin:server_state", "list:users", "read:users"],
         "services": ["submarine"],
     },
+    {
+        "name": "submarine-environment-admins",
+        "description": "Change the environment catalogue without being a hub admin.",
+        "scopes": ["custom:submarine:environments"],
+        "groups": ["environment-admins"],
+    },
 ]
 # every user may call the API (and only sees their own notebooks there)
 c.JupyterHub.extra_user_scopes = ["access:services!service=submarine"]

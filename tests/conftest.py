@@ -1,0 +1,60 @@
+import uuid
+from contextlib import contextmanager
+
+import pytest
+
+from .harness import Hub
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory):
+    """One hub for the tests that do not restart it; each test uses its own users."""
+    hub = Hub(tmp_path_factory.mktemp("hub")).start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def unique():
+    """A short random suffix: users and notebooks of one test never meet another's."""
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def alice(hub, unique):
+    name = f"alice-{unique}"
+    return name, hub.client(name)
+
+
+@pytest.fixture
+def bob(hub, unique):
+    name = f"bob-{unique}"
+    return name, hub.client(name)
+
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+
+
+@contextmanager
+def postgres_database():
+    """A fresh PostgreSQL database on the machine's server, dropped afterwards."""
+    import psycopg
+
+    name = f"submarine_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Each database the service supports, empty."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'submarine.sqlite'}"
+    else:
+        with postgres_database() as url:
+            yield url
