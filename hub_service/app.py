@@ -187,14 +187,14 @@ class SubmarineService(Application):
     async def serve(self):
         policy = ResourcePolicy(parent=self)
         await asyncio.to_thread(db.upgrade, self.db_url, self.seed_environments)
-        engine, sessions = db.connect(self.db_url)
+        database = db.Database(self.db_url)
         hub = HubClient(self.hub_api_url, self.api_token)
         # the singleton: the hub's own handlers (the OAuth callback) use HubOAuth.instance()
         HubOAuth.instance(parent=self, api_token=self.api_token, api_url=self.hub_api_url,
                           cache_max_age=self.auth_cache_max_age)
-        sync = StatusSync(sessions, hub, self.sync_interval)
-        environments = Environments(sessions)
-        notebooks = Notebooks(sessions, hub, sync, environments, policy, self.base_url,
+        sync = StatusSync(database, hub, self.sync_interval)
+        environments = Environments(database)
+        notebooks = Notebooks(database, hub, sync, environments, policy, self.base_url,
                               self.default_namespace, self.allowed_namespaces)
         app = self.make_app(notebooks, environments)
         url = urlparse(self.bind_url)
@@ -213,4 +213,4 @@ class SubmarineService(Application):
         server.stop()
         await sync.stop()
         hub.close()
-        await engine.dispose()
+        database.close()

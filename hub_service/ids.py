@@ -8,6 +8,7 @@ and takes a fresh start time, so the two sequences part for good.
 import itertools
 import time
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from .envelope import ApiError
@@ -27,20 +28,17 @@ class IdGenerator:
         return f"{self.kind}_{self.start}_{next(self._counter):04d}"
 
 
-async def insert_with_fresh_id(sessions, ids: IdGenerator, make_row, conflict):
-    """Insert ``make_row(id)``; a unique violation is a 409 if ``conflict(session)`` names
-    one (a message), else an id collision: reseed and try again."""
+async def insert_with_fresh_id(database, table, ids: IdGenerator, make_row, conflict) -> dict:
+    """Insert ``make_row(id)`` and return it. A unique violation is a 409 when
+    ``conflict(connection)`` names one (a message), else an id collision: reseed, retry."""
     for _ in range(5):
-        async with sessions() as session:
-            row = make_row(ids())
-            session.add(row)
-            try:
-                await session.commit()
-                return row
-            except IntegrityError:
-                await session.rollback()
-                message = await conflict(session)
-                if message:
-                    raise ApiError(409, message) from None
-                ids.reseed()
+        row = make_row(ids())
+        try:
+            await database.run(lambda connection: connection.execute(insert(table).values(row)))
+            return row
+        except IntegrityError:
+            message = await database.run(conflict)
+            if message:
+                raise ApiError(409, message) from None
+            ids.reseed()
     raise ApiError(503, f"Could not allocate a unique {ids.kind} id; try again")

@@ -18,7 +18,7 @@ from submarine_spawner.options import NotebookOptions
 
 from . import specs, statuses
 from .caller import Caller
-from .db import Notebook, utcnow
+from .db import Database, notebooks, utcnow
 from .envelope import ApiError
 from .environments import Environments
 from .hub_client import HubClient, HubError
@@ -42,18 +42,30 @@ def isotime(value) -> str | None:
     return value.isoformat(timespec="milliseconds") if value else None
 
 
-def notebook_result(row: Notebook) -> dict:
+def notebook_result(row) -> dict:
     return {
-        "notebookId": row.notebook_id,
-        "name": row.name,
-        "uid": row.uid,
-        "url": row.url,
-        "status": row.status,
-        "reason": row.reason,
-        "createdTime": isotime(row.created_time),
-        "deletedTime": isotime(row.deleted_time),
-        "spec": row.spec,
+        "notebookId": row["notebook_id"],
+        "name": row["name"],
+        "uid": row["uid"],
+        "url": row["url"],
+        "status": row["status"],
+        "reason": row["reason"],
+        "createdTime": isotime(row["created_time"]),
+        "deletedTime": isotime(row["deleted_time"]),
+        "spec": row["spec"],
     }
+
+
+def _live_row(connection, notebook_id):
+    row = connection.execute(select(notebooks).where(
+        notebooks.c.notebook_id == notebook_id, notebooks.c.deleted_time.is_(None))).mappings().first()
+    if row is None:
+        raise ApiError(404, NOT_FOUND)
+    return row
+
+
+def _remove_row(connection, notebook_id):
+    connection.execute(delete(notebooks).where(notebooks.c.notebook_id == notebook_id))
 
 
 def hub_error(e: HubError, action: str) -> ApiError:
@@ -67,9 +79,9 @@ def hub_error(e: HubError, action: str) -> ApiError:
 
 
 class Notebooks:
-    def __init__(self, sessions, hub: HubClient, sync: StatusSync, environments: Environments,
+    def __init__(self, database: Database, hub: HubClient, sync: StatusSync, environments: Environments,
                  policy, base_url: str, default_namespace: str, namespaces: list[str]):
-        self.sessions = sessions
+        self.database = database
         self.hub = hub
         self.sync = sync
         self.environments = environments
@@ -109,10 +121,10 @@ class Notebooks:
             "spec": request.spec.model_dump(exclude_none=True),
         }
 
-        async def conflict(session):
-            other = (await session.execute(select(Notebook).where(
-                Notebook.owner == owner, or_(Notebook.name == meta.name, Notebook.server_name == server)
-            ))).scalar()
+        def conflict(connection):
+            other = connection.execute(select(notebooks.c.name, notebooks.c.deleted_time).where(
+                notebooks.c.owner == owner, or_(notebooks.c.name == meta.name, notebooks.c.server_name == server)
+            )).first()
             if other is None:
                 return None
             if other.deleted_time:
@@ -122,25 +134,26 @@ class Notebooks:
             return f"'{meta.name}' and '{owner}''s notebook '{other.name}' map to the same hub server '{server}'"
 
         row = await insert_with_fresh_id(
-            self.sessions, self.ids,
-            lambda notebook_id: Notebook(
-                notebook_id=notebook_id, uid=str(uuid.uuid4()), owner=owner, name=meta.name,
-                server_name=server, namespace=namespace, spec=spec, url=self.lab_url(owner, server),
-                status=statuses.CREATING, reason=statuses.REASONS[statuses.CREATING], on_hub=False,
-            ),
+            self.database, notebooks, self.ids,
+            lambda notebook_id: {
+                "notebook_id": notebook_id, "uid": str(uuid.uuid4()), "owner": owner, "name": meta.name,
+                "server_name": server, "namespace": namespace, "spec": spec, "url": self.lab_url(owner, server),
+                "status": statuses.CREATING, "reason": statuses.REASONS[statuses.CREATING],
+                "created_time": utcnow(), "deleted_time": None, "on_hub": False,
+            },
             conflict,
         )
         options = NotebookOptions(
-            notebookId=row.notebook_id, namespace=namespace, environment=environment,
+            notebookId=row["notebook_id"], namespace=namespace, environment=environment,
             envVars=request.spec.envVars, resources=request.spec.resources,
         ).model_dump()
         await self._make_and_start(row, options, meta.name)
-        self.sync.watch(row.notebook_id, owner, server)
+        self.sync.watch(row["notebook_id"], owner, server)
         return notebook_result(row)
 
-    async def _make_and_start(self, row: Notebook, options: dict, display_name: str):
+    async def _make_and_start(self, row: dict, options: dict, display_name: str):
         """User (on demand), server, start; undo all of it if the hub refuses any step."""
-        owner, server = row.owner, row.server_name
+        owner, server = row["owner"], row["server_name"]
         made_user = made_server = False
         try:
             try:
@@ -156,21 +169,20 @@ class Notebooks:
         except HubError as e:
             if e.code >= 500 and made_server:
                 # the hub took the start and the spawn failed: the notebook exists, failed
-                row.status, row.reason = statuses.FAILED, e.message
+                row.update(status=statuses.FAILED, reason=e.message)
             else:
                 await self._undo(row, made_user, made_server)
                 if e.code == 409:
                     raise ApiError(409, f"'{owner}' already has a JupyterHub server named '{server}' "
                                         "(made outside this API); choose another name") from None
-                raise hub_error(e, f"create the notebook '{row.name}'") from None
+                raise hub_error(e, f"create the notebook '{row['name']}'") from None
         except BaseException:
             await self._undo(row, made_user, made_server)
             raise
-        row.on_hub = True
-        async with self.sessions() as session:
-            await session.execute(update(Notebook).where(Notebook.notebook_id == row.notebook_id)
-                                  .values(on_hub=True, status=row.status, reason=row.reason))
-            await session.commit()
+        row["on_hub"] = True
+        statement = (update(notebooks).where(notebooks.c.notebook_id == row["notebook_id"])
+                     .values(on_hub=True, status=row["status"], reason=row["reason"]))
+        await self.database.run(lambda connection: connection.execute(statement))
 
     async def _start(self, owner: str, server: str):
         """Ask the hub to start; return once it has begun (or finished). HubError if refused."""
@@ -184,35 +196,25 @@ class Notebooks:
             await asyncio.wait([post], timeout=START_POLL)
         post.result()
 
-    async def _undo(self, row: Notebook, made_user: bool, made_server: bool):
+    async def _undo(self, row: dict, made_user: bool, made_server: bool):
         steps = []
         if made_server:
-            steps.append(("remove server", self.hub.delete_server(row.owner, row.server_name)))
+            steps.append(("remove server", self.hub.delete_server(row["owner"], row["server_name"])))
         if made_user:
-            steps.append(("remove user", self.hub.delete_user(row.owner)))
+            steps.append(("remove user", self.hub.delete_user(row["owner"])))
         for what, step in steps:
             try:
                 await step
             except HubError as e:
-                log.warning("Undoing notebook %s: could not %s: %s", row.notebook_id, what, e)
-        async with self.sessions() as session:
-            await session.execute(delete(Notebook).where(Notebook.notebook_id == row.notebook_id))
-            await session.commit()
+                log.warning("Undoing notebook %s: could not %s: %s", row["notebook_id"], what, e)
+        await self.database.run(_remove_row, row["notebook_id"])
 
     # --- read -----------------------------------------------------------------------
 
     async def get(self, caller: Caller, notebook_id: str) -> dict:
-        async with self.sessions() as session:
-            row = await self._live_row(session, notebook_id)
-        self._check_owner(caller, row.owner, "read")
+        row = await self.database.run(_live_row, notebook_id)
+        self._check_owner(caller, row["owner"], "read")
         return notebook_result(row)
-
-    @staticmethod
-    async def _live_row(session, notebook_id) -> Notebook:
-        row = await session.get(Notebook, notebook_id)
-        if row is None or row.deleted_time:
-            raise ApiError(404, NOT_FOUND)
-        return row
 
     async def list(self, caller: Caller, owner=None, status=None, limit=None, offset=0):
         """Notebooks of ``owner`` (default: the caller; all for an admin), oldest first."""
@@ -222,47 +224,50 @@ class Notebooks:
             self._check_owner(caller, owner, "list")
         if status is not None and status not in statuses.ALL:
             raise ApiError(400, f"status: '{status}' is not one of {', '.join(statuses.ALL)}")
-        where = [Notebook.deleted_time.is_(None)]
+        where = [notebooks.c.deleted_time.is_(None)]
         if owner is not None:
-            where.append(Notebook.owner == owner)
+            where.append(notebooks.c.owner == owner)
         if status is not None:
-            where.append(Notebook.status == status)
-        async with self.sessions() as session:
-            total = (await session.execute(select(func.count()).select_from(Notebook).where(*where))).scalar()
-            query = (select(Notebook).where(*where)
-                     .order_by(Notebook.created_time, Notebook.notebook_id).offset(offset).limit(limit))
-            rows = (await session.execute(query)).scalars().all()
+            where.append(notebooks.c.status == status)
+
+        def page(connection):
+            total = connection.execute(select(func.count()).select_from(notebooks).where(*where)).scalar()
+            query = (select(notebooks).where(*where).order_by(notebooks.c.created_time, notebooks.c.notebook_id)
+                     .offset(offset).limit(limit))
+            return total, connection.execute(query).mappings().all()
+
+        total, rows = await self.database.run(page)
         return [notebook_result(row) for row in rows], {"total": total, "offset": offset, "limit": limit}
 
     # --- delete ---------------------------------------------------------------------
 
     async def delete(self, caller: Caller, notebook_id: str) -> dict:
         """Stop and remove the server; the notebook answers 404 from now on."""
-        async with self.sessions() as session:
-            row = await self._live_row(session, notebook_id)
-            self._check_owner(caller, row.owner, "delete")
-            claimed = await session.execute(
-                update(Notebook).where(Notebook.notebook_id == notebook_id, Notebook.deleted_time.is_(None))
+
+        def claim(connection):
+            row = _live_row(connection, notebook_id)
+            self._check_owner(caller, row["owner"], "delete")
+            claimed = connection.execute(
+                update(notebooks)
+                .where(notebooks.c.notebook_id == notebook_id, notebooks.c.deleted_time.is_(None))
                 .values(deleted_time=utcnow(), status=statuses.TERMINATING,
                         reason=statuses.REASONS[statuses.TERMINATING])
             )
-            await session.commit()
             if claimed.rowcount != 1:
                 raise ApiError(404, NOT_FOUND)
+            return row
+
+        row = await self.database.run(claim)
         try:
-            code = await self.hub.delete_server(row.owner, row.server_name)
+            code = await self.hub.delete_server(row["owner"], row["server_name"])
         except HubError as e:
             if e.code != 404:
-                async with self.sessions() as session:
-                    await session.execute(update(Notebook).where(Notebook.notebook_id == notebook_id)
-                                          .values(deleted_time=None, status=row.status, reason=row.reason))
-                    await session.commit()
-                raise hub_error(e, f"delete the notebook '{row.name}'") from None
+                statement = (update(notebooks).where(notebooks.c.notebook_id == notebook_id)
+                             .values(deleted_time=None, status=row["status"], reason=row["reason"]))
+                await self.database.run(lambda connection: connection.execute(statement))
+                raise hub_error(e, f"delete the notebook '{row['name']}'") from None
             code = 204
         if code == 204:  # removed now; 202: the hub removes it when the stop ends
-            async with self.sessions() as session:
-                await session.execute(delete(Notebook).where(Notebook.notebook_id == notebook_id))
-                await session.commit()
-        result = notebook_result(row)
-        result.update(status=statuses.TERMINATING, reason=statuses.REASONS[statuses.TERMINATING])
-        return result
+            await self.database.run(_remove_row, notebook_id)
+        return {**notebook_result(row), "status": statuses.TERMINATING,
+                "reason": statuses.REASONS[statuses.TERMINATING]}

@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 
 from . import statuses
-from .db import Notebook, utcnow
+from .db import Database, notebooks, utcnow
 from .hub_client import HubClient, HubError
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,8 @@ ORPHAN_AGE = timedelta(minutes=2)
 
 
 class StatusSync:
-    def __init__(self, sessions, hub: HubClient, interval: float):
-        self.sessions = sessions
+    def __init__(self, database: Database, hub: HubClient, interval: float):
+        self.database = database
         self.hub = hub
         self.interval = interval
         self.watchers: dict[str, asyncio.Task] = {}
@@ -57,15 +57,13 @@ class StatusSync:
     async def set_status(self, notebook_id: str, expected: str, change) -> bool:
         """Compare-and-set ``(status, reason)`` if the row still has ``expected``."""
         status, reason = change
-        async with self.sessions() as session:
-            result = await session.execute(
-                update(Notebook)
-                .where(Notebook.notebook_id == notebook_id, Notebook.status == expected,
-                       Notebook.deleted_time.is_(None))
-                .values(status=status, reason=reason)
-            )
-            await session.commit()
-            return result.rowcount == 1
+        statement = (
+            update(notebooks)
+            .where(notebooks.c.notebook_id == notebook_id, notebooks.c.status == expected,
+                   notebooks.c.deleted_time.is_(None))
+            .values(status=status, reason=reason)
+        )
+        return await self.database.run(lambda connection: connection.execute(statement).rowcount) == 1
 
     # --- watchers -------------------------------------------------------------------
 
@@ -90,11 +88,9 @@ class StatusSync:
             log.exception("Following the progress of %s/%s failed", owner, server)
 
     async def _apply_event(self, notebook_id, event):
+        query = select(notebooks.c.status).where(notebooks.c.notebook_id == notebook_id)
         for _ in range(3):  # retry if a reconcile pass changed the status under us
-            async with self.sessions() as session:
-                current = (await session.execute(
-                    select(Notebook.status).where(Notebook.notebook_id == notebook_id)
-                )).scalar()
+            current = await self.database.run(lambda connection: connection.execute(query).scalar())
             if current is None:
                 return
             change = statuses.from_progress(event, current)
@@ -105,11 +101,9 @@ class StatusSync:
 
     async def reconcile(self):
         # rows first, hub second: the hub's answer is never older than the rows it corrects
-        async with self.sessions() as session:
-            rows = (await session.execute(
-                select(Notebook.notebook_id, Notebook.owner, Notebook.server_name, Notebook.status,
-                       Notebook.on_hub, Notebook.deleted_time, Notebook.created_time)
-            )).all()
+        columns = [notebooks.c[name] for name in ("notebook_id", "owner", "server_name", "status", "on_hub",
+                                                  "deleted_time", "created_time")]
+        rows = await self.database.run(lambda connection: connection.execute(select(*columns)).all())
         users = await self.hub.list_users()
         servers = {
             (user["name"], name): server
@@ -132,6 +126,5 @@ class StatusSync:
                 await self.set_status(row.notebook_id, row.status, change)
         if gone:
             log.info("Removing %d notebook(s) whose servers are gone from the hub", len(gone))
-            async with self.sessions() as session:
-                await session.execute(delete(Notebook).where(Notebook.notebook_id.in_(gone)))
-                await session.commit()
+            statement = delete(notebooks).where(notebooks.c.notebook_id.in_(gone))
+            await self.database.run(lambda connection: connection.execute(statement))

@@ -2,6 +2,7 @@
 
 import asyncio
 
+import pytest
 from sqlalchemy import select
 
 from hub_service import db
@@ -11,18 +12,28 @@ from hub_service.ids import IdGenerator, insert_with_fresh_id
 SEED = [{"name": "notebook-env", "dockerImage": "img:1"}]
 
 
+def environment(environment_id, name):
+    now = db.utcnow()
+    return {"environment_id": environment_id, "name": name, "spec": {}, "created": now, "updated": now}
+
+
+async def with_database(url, work):
+    database = db.Database(url)
+    try:
+        return await work(database)
+    finally:
+        database.close()
+
+
 def test_upgrade_seeds_once(db_url):
     db.upgrade(db_url, SEED)
     db.upgrade(db_url, SEED + [{"name": "other", "dockerImage": "img:2"}])  # already at head: no reseed
 
-    async def names():
-        engine, sessions = db.connect(db_url)
-        async with sessions() as session:
-            rows = (await session.execute(select(db.Environment.name))).scalars().all()
-        await engine.dispose()
-        return rows
+    async def names(database):
+        return await database.run(
+            lambda connection: connection.execute(select(db.environments.c.name)).scalars().all())
 
-    assert asyncio.run(names()) == ["notebook-env"]
+    assert asyncio.run(with_database(db_url, names)) == ["notebook-env"]
 
 
 def test_replicas_started_in_the_same_millisecond_get_distinct_ids(db_url):
@@ -31,22 +42,15 @@ def test_replicas_started_in_the_same_millisecond_get_distinct_ids(db_url):
     first, second = IdGenerator("environment"), IdGenerator("environment")
     second.start = first.start
 
-    async def insert_both():
-        engine, sessions = db.connect(db_url)
-
-        async def no_conflict(session):
-            return None
-
+    async def insert_all(database):
         made = []
         for i, ids in enumerate([first, second, first, second]):
-            row = await insert_with_fresh_id(
-                sessions, ids, lambda eid, i=i: db.Environment(environment_id=eid, name=f"e{i}", spec={}),
-                no_conflict)
-            made.append(row.environment_id)
-        await engine.dispose()
+            row = await insert_with_fresh_id(database, db.environments, ids,
+                                             lambda eid, i=i: environment(eid, f"e{i}"), lambda _: None)
+            made.append(row["environment_id"])
         return made
 
-    made = asyncio.run(insert_both())
+    made = asyncio.run(with_database(db_url, insert_all))
     assert len(set(made)) == 4
     assert second.start != first.start
 
@@ -54,22 +58,10 @@ def test_replicas_started_in_the_same_millisecond_get_distinct_ids(db_url):
 def test_a_named_conflict_is_a_409(db_url):
     db.upgrade(db_url, SEED)
 
-    async def duplicate():
-        engine, sessions = db.connect(db_url)
+    async def duplicate(database):
+        await insert_with_fresh_id(database, db.environments, IdGenerator("environment"),
+                                   lambda eid: environment(eid, "notebook-env"), lambda _: "taken")
 
-        async def conflict(session):
-            return "taken"
-
-        try:
-            await insert_with_fresh_id(
-                sessions, IdGenerator("environment"),
-                lambda eid: db.Environment(environment_id=eid, name="notebook-env", spec={}), conflict)
-        finally:
-            await engine.dispose()
-
-    try:
-        asyncio.run(duplicate())
-    except ApiError as e:
-        assert e.code == 409 and e.message == "taken"
-    else:
-        raise AssertionError("no conflict raised")
+    with pytest.raises(ApiError) as caught:
+        asyncio.run(with_database(db_url, duplicate))
+    assert caught.value.code == 409 and caught.value.message == "taken"

@@ -3,12 +3,12 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from hub_service.db import Base
+from hub_service.db import metadata
 
 config = context.config
 engine = create_engine(config.attributes["url"])
 with engine.connect() as connection:
-    context.configure(connection=connection, target_metadata=Base.metadata)
+    context.configure(connection=connection, target_metadata=metadata)
     with context.begin_transaction():
         context.run_migrations(seed_environments=config.attributes.get("seed_environments", []))
 engine.dispose()
