@@ -11,6 +11,9 @@ import secrets
 import sys
 from pathlib import Path
 
+from jupyterhub.log import log_request as jupyterhub_log_request
+from jupyterhub.log import prometheus_log_method
+
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 
 HERE = Path(__file__).resolve().parent
@@ -48,6 +51,20 @@ c.JupyterHub.db_url = f"sqlite:///{data_dir / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(data_dir / "jupyterhub_cookie_secret")
 # stopping the hub stops the notebooks, unless SUBMARINE_KEEP_SERVERS=1
 c.JupyterHub.cleanup_servers = env("SUBMARINE_KEEP_SERVERS", "") not in ("1", "true", "yes")
+
+
+def log_request(handler):
+    """The hub's request log, without the service's status sync (a user list every few seconds)."""
+    request = handler.request
+    if (handler.get_status() == 200 and request.method == "GET" and request.path.endswith("/api/users")
+            and getattr(handler.current_user, "kind", None) == "service"
+            and handler.current_user.name == "submarine"):
+        prometheus_log_method(handler)
+        return
+    jupyterhub_log_request(handler)
+
+
+c.JupyterHub.tornado_settings = {"log_function": log_request}
 
 # --- who logs in -------------------------------------------------------------------------
 # 'admin' logs in with data/admin-password; anyone else with data/user-password.
@@ -108,3 +125,33 @@ c.JupyterHub.load_roles = [
 ]
 # every user may call the API (and only sees their own notebooks there)
 c.JupyterHub.extra_user_scopes = ["access:services!service=submarine"]
+
+# --- Kubernetes: SUBMARINE_SPAWNER=kubernetes ---------------------------------------------
+# Notebooks become pods (SubmarineKubeSpawner) and outlive hub restarts. The hub runs in a pod
+# (or wherever a kubeconfig reaches the cluster): everything listens on all interfaces, and
+# pods reach the hub, as the proxy reaches the service, through the hub's Kubernetes Service
+# (SUBMARINE_HUB_HOST). Notebooks run in SUBMARINE_NAMESPACE (default: the hub's own) or one
+# of SUBMARINE_ALLOWED_NAMESPACES (comma-separated). deploy/README.md: Zero to JupyterHub.
+if env("SUBMARINE_SPAWNER", "local") == "kubernetes":
+    hub_host = env("SUBMARINE_HUB_HOST", "hub")
+    own_namespace = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    namespace = env("SUBMARINE_NAMESPACE") or (
+        own_namespace.read_text().strip() if own_namespace.exists() else "default")
+    namespaces = [name.strip() for name in env("SUBMARINE_ALLOWED_NAMESPACES", namespace).split(",")]
+    c.JupyterHub.spawner_class = "submarine_spawner.SubmarineKubeSpawner"
+    c.JupyterHub.cleanup_servers = False
+    c.JupyterHub.bind_url = f"http://0.0.0.0:{port}"
+    c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{hub_port}"
+    c.JupyterHub.hub_connect_url = f"http://{hub_host}:{hub_port}"
+    c.JupyterHub.services[0]["url"] = f"http://{hub_host}:{service_port}"
+    c.SubmarineService.bind_url = f"http://0.0.0.0:{service_port}"
+    # one list for both: the service refuses what the spawner would refuse
+    c.KubeSpawner.namespace = namespace
+    c.SubmarineKubeSpawner.allowed_namespaces = namespaces
+    c.SubmarineService.default_namespace = namespace
+    c.SubmarineService.allowed_namespaces = namespaces
+    c.Spawner.start_timeout = 900  # image pulls and kernelSpec installs take minutes
+    # the cluster's nodes and quotas say what fits, not the hub's machine
+    c.ResourcePolicy.max_cpu = 0
+    c.ResourcePolicy.max_memory = 0
+    c.ResourcePolicy.max_extended = {}
