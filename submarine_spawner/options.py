@@ -9,9 +9,12 @@ the same rules and the same messages.
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from . import kernelspec
 from .resources import ResourceError, ResourcePolicy
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -37,15 +40,34 @@ def _default_policy(info) -> ResourcePolicy:
     return context.get("policy") or ResourcePolicy()
 
 
+def _kernelspec_rule(check):
+    """A kernelspec.py check, given the validation context, as a validator of one entry."""
+    def validate(entry: str, info) -> str:
+        try:
+            return check(entry, info.context or {})
+        except kernelspec.KernelSpecError as e:
+            raise PydanticCustomError("kernel_spec", "{rule}", {"rule": str(e)}) from None
+    return AfterValidator(validate)
+
+
+Channel = Annotated[str, _kernelspec_rule(lambda entry, _: kernelspec.check_channel(entry))]
+CondaSpec = Annotated[str, _kernelspec_rule(lambda entry, _: kernelspec.check_conda_spec(entry))]
+# URLs (name @ https://...) only where the caller's context says the hub allows them
+PipRequirement = Annotated[str, _kernelspec_rule(
+    lambda entry, context: kernelspec.check_pip_requirement(entry, context.get("allow_pip_urls", False))
+)]
+
+
 class KernelSpec(BaseModel):
-    """The kernel a notebook's environment provides."""
+    """The kernel a notebook's environment provides; its entries become argv entries of
+    ``conda install`` and ``pip install`` (see kernelspec.py)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: KernelName = "python3"
-    channels: list[str] = []
-    condaDependencies: list[str] = []
-    pipDependencies: list[str] = []
+    channels: list[Channel] = []
+    condaDependencies: list[CondaSpec] = []
+    pipDependencies: list[PipRequirement] = []
 
 
 class EnvironmentSpec(BaseModel):
