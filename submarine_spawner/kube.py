@@ -1,0 +1,294 @@
+"""SubmarineKubeSpawner: each notebook as a Kubernetes pod, made by kubespawner.
+
+From a notebook's ``user_options`` (validated by the mixin) the pod gets:
+
+* ``image`` = ``environment.dockerImage``; labels ``notebook-id`` and
+  ``notebook-owner-id`` (on the pod and its PVC);
+* the namespace it asks for, if ``allowed_namespaces`` has it (else 400);
+* cpu and memory limits, guarantees by ``cpu_guarantee_ratio`` and
+  ``mem_guarantee_ratio``, extended resources (GPUs) with guarantee = limit, as
+  Kubernetes requires of them;
+* ``envVars`` in the container env, each ``$`` doubled so that Kubernetes'
+  ``$(VAR)`` expansion gives back exactly the value given;
+* the kernelSpec bootstrap (bootstrap.py) in front of the server command;
+* a workspace PVC (``claim-{user_server}``) at ``home_dir``: kubespawner makes
+  it on the first start, keeps it on stop and deletes it with the named server
+  (``delete_pvc``).
+
+Everything is applied in ``apply_user_options``, from the configured values
+(``self.configured``), so each start begins from the operator's config. A
+``profile_list`` (``load_user_options``) applies only to servers that are not
+notebooks: it would otherwise override what the notebook asked for.
+
+The bootstrap is not installed in user images, so it travels as data: its
+source in ``$SUBMARINE_BOOTSTRAP``, the kernelSpec as JSON beside it, and the
+container runs ``python3 -c LOADER jupyterhub-singleuser ...`` where ``LOADER``
+is a constant program that executes that source. No ConfigMap or volume to
+manage, nothing a notebook says is ever part of a command line, and the
+bootstrap's argv is exactly the server command it then execs.
+
+A start fails as soon as the pod shows it cannot succeed (its container
+exited, e.g. a failed install, or its image cannot be pulled) rather than after
+``start_timeout``, with the container's last log lines as the reason
+(``terminationMessagePolicy: FallbackToLogsOnError``); an unexpected exit of a
+running notebook is explained the same way.
+"""
+
+import asyncio
+import json
+from contextvars import ContextVar
+from functools import cache
+from pathlib import Path
+
+import jupyterhub
+from kubespawner import KubeSpawner
+from kubespawner.slugs import is_valid_label, safe_slug
+from tornado import web
+from traitlets import Float, Integer, List, Unicode, default
+
+from . import bootstrap
+from .mixin import SubmarineSpawnerMixin
+from .resources import Resources
+
+# dropped from the environment before the bootstrap runs: the server and kernels never see it
+BOOTSTRAP_VAR = "SUBMARINE_BOOTSTRAP"
+LOADER = (f"import os; exec(compile(os.environ.pop('{BOOTSTRAP_VAR}'), "
+          "'submarine-bootstrap', 'exec'))")
+
+
+# set while poll() runs, in its task only
+_polling = ContextVar("submarine_kube_polling", default=False)
+
+
+@cache
+def bootstrap_source() -> str:
+    return Path(bootstrap.__file__).read_text()
+
+
+def literal_env_value(value: str) -> str:
+    """Kubernetes expands ``$(VAR)`` in env values and reads ``$$`` as ``$``."""
+    return value.replace("$", "$$")
+
+
+def _guarantee(asked, ratio: float, configured):
+    """The guarantee for a limit a notebook asked for (``None``: it asked for none)."""
+    if asked is None:
+        return configured
+    if ratio:
+        return asked * ratio
+    # ratio 0: the configured guarantee, but never above the limit
+    return min(configured, asked) if configured else configured
+
+
+def pod_failure(pod: dict | None, fatal_reasons, log_lines: int) -> str | None:
+    """Why a starting pod will not become ready, from its container statuses; None while it may.
+
+    A container that terminated (the bootstrap or the server exited: the last ``log_lines``
+    of its termination message say why) and one waiting for one of ``fatal_reasons``
+    (an image that cannot be pulled) are failures.
+    """
+    if not pod or pod.get("metadata", {}).get("deletionTimestamp"):
+        return None
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        for state in (container.get("state"), container.get("lastState")):
+            terminated = (state or {}).get("terminated")
+            if terminated:
+                lines = (terminated.get("message") or "").splitlines()
+                tail = [line.strip() for line in lines if line.strip()][-log_lines:]
+                reason = terminated.get("reason") or "no reason given"
+                failure = (f"container {container['name']} exited with status "
+                           f"{terminated.get('exitCode')} ({reason})")
+                return f"{failure}: {' | '.join(tail)}" if tail else failure
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in fatal_reasons:
+            return f"{waiting['reason']}: {waiting.get('message') or 'no message'}"
+    return None
+
+
+class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
+    allowed_namespaces = List(
+        Unicode(),
+        help="Namespaces a notebook may ask for (meta.namespace). Empty (the default): only "
+        "`namespace`, the hub's own. The hub's service account needs the pods, events and "
+        "persistentvolumeclaims permissions in each. Keep equal to "
+        "SubmarineService.allowed_namespaces.",
+    ).tag(config=True)
+
+    cpu_guarantee_ratio = Float(
+        1.0, min=0, max=1,
+        help="A notebook's cpu guarantee (request) as a fraction of the cpu it asks for: 1 (the "
+        "default) guarantees all of it, 0.5 lets nodes overcommit cpu twofold, 0 keeps the "
+        "configured cpu_guarantee.",
+    ).tag(config=True)
+
+    mem_guarantee_ratio = Float(
+        1.0, min=0, max=1,
+        help="A notebook's memory guarantee (request) as a fraction of the memory it asks for: 1 "
+        "(the default) guarantees all of it, 0 keeps the configured mem_guarantee. Overcommitted "
+        "memory is reclaimed by killing notebooks.",
+    ).tag(config=True)
+
+    home_dir = Unicode(
+        "/home/jovyan",
+        help="Where the notebook's workspace volume (its PVC) is mounted: the home directory "
+        "of the image's user (jovyan in Submarine's and Jupyter's images).",
+    ).tag(config=True)
+
+    bootstrap_python = Unicode(
+        "python3",
+        help="The image's Python that runs the kernelSpec bootstrap and then the kernel "
+        "(a name on the image's PATH, or a path).",
+    ).tag(config=True)
+
+    fatal_container_reasons = List(
+        Unicode(),
+        default_value=["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"],
+        help="Reasons of a waiting container that fail a start at once, rather than after "
+        "start_timeout. A container that exits while starting always does.",
+    ).tag(config=True)
+
+    exit_log_lines = Integer(
+        3, help="How many last lines of the container's log (its termination message) explain "
+        "a failed start or an unexpected exit.",
+    ).tag(config=True)
+
+    @default("cmd")
+    def _default_cmd(self):
+        return [bootstrap.SINGLEUSER]
+
+    @default("storage_pvc_ensure")
+    def _default_storage_pvc_ensure(self):
+        return True
+
+    @default("storage_capacity")
+    def _default_storage_capacity(self):
+        return "10Gi"
+
+    @default("volumes")
+    def _default_volumes(self):
+        claim = {"claimName": "{pvc_name}"}  # expanded by kubespawner
+        return {"workspace": {"name": "workspace", "persistentVolumeClaim": claim}}
+
+    @default("volume_mounts")
+    def _default_volume_mounts(self):
+        return {"workspace": {"name": "workspace", "mountPath": self.home_dir}}
+
+    @default("extra_container_config")
+    def _default_extra_container_config(self):
+        # a failed bootstrap's last words reach the pod status (see pod_failure)
+        return {"terminationMessagePolicy": "FallbackToLogsOnError"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # before load_state can restore a notebook's namespace over the configured one
+        self.configured("namespace")
+
+    # --- user_options -> pod settings -------------------------------------------------
+
+    def apply_resources(self, resources: Resources):
+        # read every configured value before changing any (configured() remembers the first read)
+        cpu_limit, mem_limit = self.configured("cpu_limit"), self.configured("mem_limit")
+        self.cpu_limit = cpu_limit if resources.cpu is None else resources.cpu
+        self.cpu_guarantee = _guarantee(resources.cpu, self.cpu_guarantee_ratio,
+                                        self.configured("cpu_guarantee"))
+        self.mem_limit = mem_limit if resources.memory is None else resources.memory
+        memory = _guarantee(resources.memory, self.mem_guarantee_ratio,
+                            self.configured("mem_guarantee"))
+        self.mem_guarantee = int(memory) if memory is not None else None
+        extended = {name: str(count) for name, count in resources.extended.items()}
+        self.extra_resource_limits = {**self.configured("extra_resource_limits"), **extended}
+        self.extra_resource_guarantees = {**self.configured("extra_resource_guarantees"), **extended}
+
+    def apply_submarine_options(self, user_options):
+        """The mixin validates and applies the resources; the rest of the pod is set here."""
+        super().apply_submarine_options(user_options)
+        notebook = self.notebook
+        self._apply_namespace()
+        image = self.configured("image")
+        self.image = notebook.environment.dockerImage if notebook else image
+        labels = {}
+        if notebook:
+            labels = {"notebook-id": safe_slug(notebook.notebookId, is_valid=is_valid_label),
+                      "notebook-owner-id": safe_slug(self.user.name, is_valid=is_valid_label)}
+        self.extra_labels = {**self.configured("extra_labels"), **labels}
+        self.storage_extra_labels = {**self.configured("storage_extra_labels"), **labels}
+        cmd = self.configured("cmd")
+        if notebook:
+            cmd = [self.bootstrap_python, "-c", LOADER, *(cmd or [bootstrap.SINGLEUSER])]
+        self.cmd = cmd
+
+    def _apply_namespace(self):
+        """meta.namespace if allowed; a notebook that names none runs in the configured one."""
+        home = self.configured("namespace")
+        asked = self.notebook and "namespace" in self.notebook.model_fields_set
+        namespace = self.notebook.namespace if asked else home
+        allowed = self.allowed_namespaces or [home]
+        if namespace not in allowed:
+            raise web.HTTPError(400, f"meta.namespace: '{namespace}' is not allowed here "
+                                     f"(allowed: {', '.join(allowed)})")
+        self.namespace = namespace
+        self.dns_name = self.dns_name_template.format(namespace=namespace, name=self.pod_name)
+
+    async def load_user_options(self):
+        if self.notebook is None:
+            await super().load_user_options()
+
+    def get_env(self):
+        env = super().get_env()
+        if self.notebook:
+            data = {
+                **self.notebook.envVars,
+                bootstrap.SPEC_VAR: json.dumps(self.notebook.environment.kernelSpec.model_dump()),
+                bootstrap.DISPLAY_NAME_VAR: self.notebook.environment.name,
+                bootstrap.HUB_VERSION_VAR: jupyterhub.__version__,
+                BOOTSTRAP_VAR: bootstrap_source(),
+            }
+            env.update({name: literal_env_value(value) for name, value in data.items()})
+        return env
+
+    # --- failing fast, and saying why -------------------------------------------------
+
+    def _pod(self) -> dict | None:
+        reflector = self.pod_reflector
+        return reflector.pods.get(f"{self.namespace}/{self.pod_name}") if reflector else None
+
+    async def _watch_for_failure(self):
+        while True:
+            await asyncio.sleep(1)
+            failure = pod_failure(self._pod(), self.fatal_container_reasons, self.exit_log_lines)
+            if failure:
+                raise RuntimeError(f"pod {self.namespace}/{self.pod_name} cannot start: {failure}")
+
+    async def start(self):
+        """kubespawner's start, ended early (with the pod's reason) if the pod cannot start."""
+        starting = asyncio.ensure_future(super().start())
+        watching = asyncio.ensure_future(self._watch_for_failure())
+        try:
+            done, _ = await asyncio.wait([starting, watching], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # no-ops on the finished one; the hub stops the pod after a failed start
+            starting.cancel()
+            watching.cancel()
+        return starting.result() if starting in done else watching.result()
+
+    _ending = None
+
+    async def poll(self):
+        # kubespawner deletes a pod that ended: first read why it did
+        self._ending = pod_failure(self._pod(), (), self.exit_log_lines)
+        polling = _polling.set(True)
+        try:
+            return await super().poll()
+        finally:
+            _polling.reset(polling)
+
+    async def stop(self, now=False):
+        if _polling.get():
+            # kubespawner's poll deleting the pod of a server that ended: no one asked for a stop
+            return await KubeSpawner.stop(self, now=now)
+        return await super().stop(now=now)
+
+    def describe_exit(self, status) -> str:
+        if self._ending:
+            return f"exit status {status}: {self._ending}"
+        return super().describe_exit(status)

@@ -1,0 +1,197 @@
+"""A stand-in Kubernetes API server, and SubmarineKubeSpawners that talk to it.
+
+The spawners are the real ones (kubespawner included), built as the hub builds
+them for a named server. The server answers, over HTTP on 127.0.0.1, the calls
+kubespawner makes to start, watch and stop a pod, and records them; a test's
+``kubelet`` says what becomes of each pod created.
+"""
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+import pytest
+from kubernetes_asyncio.config import kube_config
+from traitlets.config import Config
+
+from submarine_spawner import SubmarineKubeSpawner
+
+OWNER = "e9ca23d68d884d4ebb19d07889727dae"
+# the seed's notebook, as the service passes it to the hub
+SEED_OPTIONS = {
+    "notebookId": "notebook_1626160071451_0001",
+    "namespace": "default",
+    "environment": {
+        "name": "notebook-env",
+        "dockerImage": "apache/submarine:jupyter-notebook-0.6.0",
+        "kernelSpec": {"name": "submarine_jupyter_py3", "channels": ["defaults"],
+                       "condaDependencies": [], "pipDependencies": []},
+        "description": None,
+        "image": None,
+    },
+    "envVars": {"TEST_ENV": "test"},
+    "resources": "cpu=1,memory=1.0Gi",
+}
+
+
+def notebook_container(pod: dict, **status) -> dict:
+    """A status of the pod's notebook container (with the fields Kubernetes always sends)."""
+    image = pod.get("spec", {}).get("containers", [{}])[0].get("image", "example.org/image:1")
+    return {"name": "notebook", "image": image, "imageID": "", "ready": False, "restartCount": 0, **status}
+
+
+def running(pod: dict) -> dict:
+    """The status kubelet gives a pod whose server started."""
+    return {"phase": "Running", "podIP": "10.1.2.3",
+            "containerStatuses": [notebook_container(pod, ready=True, state={"running": {}})]}
+
+
+def bootstrap_failed(pod: dict) -> dict:
+    """The status of a pod whose bootstrap could not install a pip dependency, restarted once."""
+    return {"phase": "Running", "podIP": "10.1.2.3", "containerStatuses": [notebook_container(
+        pod, restartCount=1,
+        state={"waiting": {"reason": "CrashLoopBackOff",
+                           "message": "back-off 10s restarting failed container=notebook"}},
+        lastState={"terminated": {
+            # FallbackToLogsOnError: the end of the log
+            "exitCode": 1, "reason": "Error",
+            "message": "Collecting pandsa\n"
+                       "ERROR: Could not find a version that satisfies the requirement pandsa (from versions: none)\n"
+                       "ERROR: No matching distribution found for pandsa\n"
+                       "submarine-bootstrap: installing 1 pip dependencies failed: pip exited with status 1 "
+                       "(its output is above)\n"}},
+    )]}
+
+
+def image_not_found(pod: dict) -> dict:
+    image = pod["spec"]["containers"][0]["image"]
+    return {"phase": "Pending", "containerStatuses": [notebook_container(
+        pod, state={"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}})]}
+
+
+class FakeKubeAPI(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.url = f"http://127.0.0.1:{self.server_port}"
+        self._versions = itertools.count(2)
+        self.reset()
+
+    def reset(self, kubelet=running):
+        self.requests = []
+        self.pods = {}  # "namespace/name" -> pod
+        self.kubelet = kubelet
+
+    def created(self, namespace: str, pod: dict) -> dict:
+        metadata = pod["metadata"]
+        metadata.update(namespace=namespace, uid=f"uid-{next(self._versions)}",
+                        resourceVersion=str(next(self._versions)))
+        pod["status"] = self.kubelet(pod)
+        self.pods[f"{namespace}/{metadata['name']}"] = pod
+        return pod
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FakeKubeAPI
+
+    def _answer(self, code: int, body: dict | None):
+        data = json.dumps(body).encode() if body is not None else b""
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except ConnectionError:
+            pass  # kubespawner stopped watching
+
+    def _route(self):
+        url = urlsplit(self.path)
+        self.server.requests.append((self.command, url.path))
+        # /api/v1/namespaces/{namespace}/{kind}[/{name}]
+        _, _, _, _, namespace, kind, *name = url.path.split("/")
+        return namespace, kind, name[0] if name else None, url.query
+
+    def do_GET(self):
+        namespace, kind, _, query = self._route()
+        if "watch=" in query:
+            time.sleep(0.2)  # no news; kubespawner lists again
+            return self._answer(200, None)
+        items = [pod for key, pod in self.server.pods.items() if key.startswith(f"{namespace}/")] \
+            if kind == "pods" else []
+        self._answer(200, {"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
+                           "items": items})
+
+    def do_POST(self):
+        namespace, kind, _, _ = self._route()
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if kind == "pods":
+            body = self.server.created(namespace, body)
+        self._answer(201, body)
+
+    def do_DELETE(self):
+        namespace, kind, name, _ = self._route()
+        if kind == "pods":
+            self.server.pods.pop(f"{namespace}/{name}", None)
+        self._answer(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def kube_api(tmp_path_factory):
+    """The API server the spawners talk to; KubeSpawner loads a kubeconfig when made."""
+    server = FakeKubeAPI()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    kubeconfig = tmp_path_factory.mktemp("kube") / "config"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "test",
+        "clusters": [{"name": "test", "cluster": {"server": server.url}}],
+        "users": [{"name": "test", "user": {"token": "test-token"}}],
+        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
+    }))
+    with pytest.MonkeyPatch.context() as patch:
+        # the client reads $KUBECONFIG once, when first imported
+        patch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+        yield server
+    server.shutdown()
+
+
+def new_spawner(kube_api, server="test-nb", **config) -> SubmarineKubeSpawner:
+    """A spawner of ``OWNER``'s named server. ``config``: traits of SubmarineKubeSpawner,
+    or of another section as ``Section__trait``. Needs a running event loop."""
+    sections = {"SubmarineKubeSpawner": {"k8s_api_host": kube_api.url}}
+    for key, value in config.items():
+        section, _, trait = key.rpartition("__")
+        sections.setdefault(section or "SubmarineKubeSpawner", {})[trait] = value
+    return SubmarineKubeSpawner(
+        _mock=True,
+        config=Config(sections),
+        user=SimpleNamespace(name=OWNER, id=1, url=f"/user/{OWNER}/"),
+        orm_spawner=SimpleNamespace(name=server, display_name=server, server=None, last_activity=None),
+    )
+
+
+async def prepare(spawner, user_options):
+    """What the hub and kubespawner do with user_options before making the pod."""
+    spawner.user_options = user_options
+    await spawner._run_apply_user_options(user_options)
+    await spawner.load_user_options()
+
+
+def run(coroutine_function):
+    """Run a test's coroutine in a loop of its own, and stop kubespawner's (process-wide)
+    watchers with it: the next loop starts its own."""
+    async def main():
+        try:
+            return await coroutine_function()
+        finally:
+            await SubmarineKubeSpawner._stop_all_reflectors()
+    return asyncio.run(main())

@@ -1,0 +1,379 @@
+"""The pod and the PVC SubmarineKubeSpawner asks Kubernetes for, made by the real kubespawner.
+
+No cluster: each test builds the spawner as the hub does for one named server,
+applies ``user_options`` the way the hub does before a start (``apply_user_options``,
+then kubespawner's ``load_user_options``), and reads ``get_pod_manifest()``. The
+manifests are checked against the Kubernetes models of ``kubernetes_asyncio``.
+The stand-in API server of fake_kube.py records what kubespawner deletes.
+"""
+
+import json
+import re
+from types import SimpleNamespace
+
+import pytest
+from kubernetes_asyncio.client import ApiClient
+from kubespawner.slugs import is_valid_label
+from tornado import web
+
+from submarine_spawner import SubmarineKubeSpawner, bootstrap
+from submarine_spawner.kube import LOADER, pod_failure
+
+from .fake_kube import OWNER, SEED_OPTIONS, bootstrap_failed, kube_api, new_spawner, prepare, run  # noqa: F401
+
+QUANTITY = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][0-9]+|[numkMGTPE]|[KMGTPE]i)?$")
+
+
+def options(**changes):
+    return {**SEED_OPTIONS, **changes}
+
+
+async def as_dict(model) -> dict:
+    async with ApiClient() as api:
+        return api.sanitize_for_serialization(model)
+
+
+def pod_of(kube_api, user_options, **config):
+    """``(spawner, pod manifest as the Kubernetes API receives it)``."""
+    async def make():
+        spawner = new_spawner(kube_api, **config)
+        await prepare(spawner, user_options)
+        return spawner, await as_dict(await spawner.get_pod_manifest())
+    return run(make)
+
+
+def refusal(kube_api, user_options, **config) -> str:
+    """The 400 the hub answers for these options."""
+    async def start():
+        await prepare(new_spawner(kube_api, **config), user_options)
+    with pytest.raises(web.HTTPError) as error:
+        run(start)
+    assert error.value.status_code == 400
+    return error.value.log_message
+
+
+def container(pod) -> dict:
+    (notebook,) = pod["spec"]["containers"]
+    return notebook
+
+
+def env_of(pod) -> dict:
+    return {item["name"]: item["value"] for item in container(pod)["env"]}
+
+
+def kubernetes_expand(value: str, env: dict) -> str:
+    """What the kubelet makes of an env value: ``$(NAME)`` is replaced, ``$$`` is ``$``."""
+    return re.sub(r"\$(\$|\(([^)]*)\))",
+                  lambda m: "$" if m[1] == "$" else env.get(m[2], m[0]), value)
+
+
+def deserialized(manifest: dict, kind: str) -> dict:
+    """The manifest read back through the Kubernetes client's model ``kind``: required
+    fields checked, and nothing lost (a misspelled field would vanish)."""
+    async def read():
+        async with ApiClient() as api:
+            model = api.deserialize(SimpleNamespace(data=json.dumps(manifest)), kind)
+            assert type(model).__name__ == kind
+            return api.sanitize_for_serialization(model)
+    return run(read)
+
+
+def quantities_as_text(pod) -> dict:
+    pod = json.loads(json.dumps(pod))
+    for amounts in container(pod)["resources"].values():
+        amounts.update((name, str(amount)) for name, amount in amounts.items())
+    return pod
+
+
+def assert_valid_pod(pod):
+    for amounts in container(pod)["resources"].values():
+        for name, amount in amounts.items():
+            assert QUANTITY.match(str(amount)), (name, amount)
+    for name, value in pod["metadata"]["labels"].items():
+        assert is_valid_label(value), (name, value)
+    # the client's model reads quantities as text
+    assert quantities_as_text(deserialized(pod, "V1Pod")) == quantities_as_text(pod)
+
+
+# --- the seed's notebook ----------------------------------------------------------------
+
+def test_seed_notebook_is_a_whole_valid_pod(kube_api):
+    spawner, pod = pod_of(kube_api, SEED_OPTIONS)
+    notebook = container(pod)
+    assert notebook["image"] == "apache/submarine:jupyter-notebook-0.6.0"
+    assert pod["metadata"]["labels"]["notebook-id"] == "notebook_1626160071451_0001"
+    assert pod["metadata"]["labels"]["notebook-owner-id"] == OWNER
+    assert pod["metadata"]["name"] == f"jupyter-{OWNER}--test-nb"
+    assert spawner.namespace == "default"
+    assert notebook["resources"] == {"limits": {"cpu": 1.0, "memory": 2**30},
+                                     "requests": {"cpu": 1.0, "memory": 2**30}}
+    env = env_of(pod)
+    assert env["TEST_ENV"] == "test"
+    assert env["SUBMARINE_NOTEBOOK_ID"] == "notebook_1626160071451_0001"
+    assert json.loads(env[bootstrap.SPEC_VAR]) == SEED_OPTIONS["environment"]["kernelSpec"]
+    assert env[bootstrap.DISPLAY_NAME_VAR] == "notebook-env"
+    # the bootstrap runs first, then execs the single-user server with the hub's arguments
+    assert notebook["args"][:4] == ["python3", "-c", LOADER, "jupyterhub-singleuser"]
+    assert notebook["args"][4:] == spawner.get_args()
+    assert notebook["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert_valid_pod(pod)
+
+
+def test_the_bootstrap_reaches_the_pod_as_data(kube_api):
+    _, pod = pod_of(kube_api, SEED_OPTIONS)
+    env = env_of(pod)
+    shipped = kubernetes_expand(env["SUBMARINE_BOOTSTRAP"], env)
+    with open(bootstrap.__file__) as f:
+        assert shipped == f.read()
+    # the container runs a constant program: no part of it comes from the notebook
+    assert "SUBMARINE_BOOTSTRAP" in LOADER and "$" not in LOADER
+
+
+# --- resources ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cpu, cores", [("1", 1.0), ("500m", 0.5), ("0.5", 0.5), ("1.5", 1.5), ("250m", 0.25)])
+def test_cpu_in_cores(kube_api, cpu, cores):
+    _, pod = pod_of(kube_api, options(resources=f"cpu={cpu}"))
+    assert container(pod)["resources"]["limits"]["cpu"] == cores
+    assert container(pod)["resources"]["requests"]["cpu"] == cores
+    assert_valid_pod(pod)
+
+
+@pytest.mark.parametrize("memory, size", [("1.0Gi", 2**30), ("512Mi", 512 * 2**20), ("2G", 2 * 10**9),
+                                          ("1536Mi", 1536 * 2**20), ("1024", 1024)])
+def test_memory_in_bytes(kube_api, memory, size):
+    _, pod = pod_of(kube_api, options(resources=f"memory={memory}"))
+    assert container(pod)["resources"]["limits"]["memory"] == size
+    assert container(pod)["resources"]["requests"]["memory"] == size
+    assert env_of(pod)["MEM_LIMIT"] == str(size)
+    assert_valid_pod(pod)
+
+
+def test_gpus_are_limits_and_guarantees(kube_api):
+    _, pod = pod_of(kube_api, options(resources="cpu=2,memory=4Gi,nvidia.com/gpu=2"))
+    resources = container(pod)["resources"]
+    assert resources["limits"]["nvidia.com/gpu"] == "2"
+    assert resources["requests"]["nvidia.com/gpu"] == "2"
+    assert_valid_pod(pod)
+
+
+def test_other_extended_resources_only_when_configured(kube_api):
+    message = refusal(kube_api, options(resources="example.com/fpga=1"))
+    assert "'example.com/fpga' is not a known resource" in message
+    _, pod = pod_of(kube_api, options(resources="example.com/fpga=1"),
+                    ResourcePolicy__extended_resources=["nvidia.com/gpu", "example.com/fpga"])
+    assert container(pod)["resources"]["limits"]["example.com/fpga"] == "1"
+    assert container(pod)["resources"]["requests"]["example.com/fpga"] == "1"
+
+
+def test_guarantees_follow_the_configured_ratios(kube_api):
+    _, pod = pod_of(kube_api, options(resources="cpu=2,memory=4Gi"),
+                    cpu_guarantee_ratio=0.25, mem_guarantee_ratio=0.5)
+    resources = container(pod)["resources"]
+    assert resources["limits"] == {"cpu": 2.0, "memory": 4 * 2**30}
+    assert resources["requests"] == {"cpu": 0.5, "memory": 2 * 2**30}
+    # ratio 0 keeps the configured guarantee, never above what the notebook may use
+    _, pod = pod_of(kube_api, options(resources="cpu=2,memory=1Gi"),
+                    cpu_guarantee_ratio=0, mem_guarantee_ratio=0, cpu_guarantee=0.1, mem_guarantee="2G")
+    assert container(pod)["resources"]["requests"] == {"cpu": 0.1, "memory": 2**30}
+
+
+def test_what_a_notebook_does_not_ask_for_comes_from_config(kube_api):
+    _, pod = pod_of(kube_api, options(resources=""), cpu_limit=4.0, mem_limit="8G", mem_guarantee="1G",
+                    extra_resource_limits={"example.com/dongle": "1"})
+    resources = container(pod)["resources"]
+    # JupyterHub reads "8G" in config as 8 GiB
+    assert resources["limits"] == {"cpu": 4.0, "memory": 8 * 2**30, "example.com/dongle": "1"}
+    assert resources["requests"] == {"memory": 2**30}
+
+
+def test_each_start_begins_from_the_config(kube_api):
+    def pod_after(*each_options):
+        async def starts():
+            spawner = new_spawner(kube_api, image="example.org/default:1")
+            for user_options in each_options:
+                await prepare(spawner, user_options)
+            return await as_dict(await spawner.get_pod_manifest())
+        return run(starts)
+    pod = pod_after(options(resources="cpu=2,nvidia.com/gpu=1"), options(
+        resources="memory=1Gi", environment={**SEED_OPTIONS["environment"], "dockerImage": "example.org/other:1"}))
+    assert container(pod)["image"] == "example.org/other:1"
+    assert container(pod)["resources"] == {"limits": {"memory": 2**30}, "requests": {"memory": 2**30}}
+    # a plain server after a notebook is a plain server again
+    pod = pod_after(SEED_OPTIONS, {})
+    assert container(pod)["image"] == "example.org/default:1"
+    assert not any(container(pod)["resources"].values())
+    assert "notebook-id" not in pod["metadata"]["labels"]
+
+
+@pytest.mark.parametrize("resources, expected", [
+    ("cpu=abc", "cpu=abc: 'abc' is not a quantity"),
+    ("cpu=-1", "negative amounts are not allowed"),
+    ("memory=1.0Gb", "unit 'Gb' is not a memory unit"),
+    ("gpu=1", "'gpu' is not a known resource"),
+    ("nvidia.com/gpu=0.5", "must be a whole number"),
+    ("cpu=1;touch /tmp/x", "is not a quantity"),
+])
+def test_bad_resources_are_refused_by_the_spawner(kube_api, resources, expected):
+    message = refusal(kube_api, options(resources=resources))
+    assert message.startswith("user_options.resources: ")
+    assert expected in message
+
+
+def test_bad_kernel_specs_are_refused_by_the_spawner(kube_api):
+    environment = {**SEED_OPTIONS["environment"],
+                   "kernelSpec": {"name": "k", "pipDependencies": ["pandas", "-r /etc/passwd"]}}
+    message = refusal(kube_api, options(environment=environment))
+    assert "user_options.environment.kernelSpec.pipDependencies.1: pip dependency '-r /etc/passwd'" in message
+
+
+# --- env values are data ---------------------------------------------------------------------
+
+HOSTILE = {
+    "SUBST": "$(touch /tmp/x)",
+    "TICKS": "`touch /tmp/x`",
+    "CHAIN": "x; touch /tmp/x && rm -rf ~",
+    "DOLLARS": "$HOME $$ $(TEST_ENV) trailing $",
+    "QUOTES": "'\"\\",
+}
+
+
+def test_env_values_that_look_like_shell_reach_the_container_as_given(kube_api):
+    spawner, pod = pod_of(kube_api, options(envVars={"TEST_ENV": "test", **HOSTILE}))
+    env = env_of(pod)
+    for name, value in HOSTILE.items():
+        assert kubernetes_expand(env[name], env) == value
+    # nowhere near a command line
+    args = " ".join(container(pod)["args"])
+    for value in HOSTILE.values():
+        assert value not in args
+    assert container(pod)["args"][3:] == ["jupyterhub-singleuser", *spawner.get_args()]
+    assert_valid_pod(pod)
+
+
+# --- namespaces ------------------------------------------------------------------------------
+
+def test_the_hubs_namespace_by_default(kube_api):
+    spawner, _ = pod_of(kube_api, options(namespace="jhub"), KubeSpawner__namespace="jhub")
+    assert spawner.namespace == "jhub"
+    assert spawner.dns_name.endswith(".jhub.svc.cluster.local")
+    message = refusal(kube_api, options(namespace="default"), KubeSpawner__namespace="jhub")
+    assert message == "meta.namespace: 'default' is not allowed here (allowed: jhub)"
+
+
+def test_allowed_namespaces(kube_api):
+    config = {"allowed_namespaces": ["default", "team-a"]}
+    spawner, _ = pod_of(kube_api, options(namespace="team-a"), **config)
+    assert spawner.namespace == "team-a"
+    assert spawner.dns_name == f"jupyter-{OWNER}--test-nb.team-a.svc.cluster.local"
+    message = refusal(kube_api, options(namespace="kube-system"), **config)
+    assert message == "meta.namespace: 'kube-system' is not allowed here (allowed: default, team-a)"
+
+
+def test_options_without_a_namespace_run_in_the_hubs(kube_api):
+    user_options = {key: value for key, value in SEED_OPTIONS.items() if key != "namespace"}
+    spawner, _ = pod_of(kube_api, user_options, KubeSpawner__namespace="jhub")
+    assert spawner.namespace == "jhub"
+
+
+def test_a_restored_namespace_does_not_widen_the_allowed_ones(kube_api):
+    async def after_hub_restart():
+        spawner = new_spawner(kube_api, allowed_namespaces=[])
+        spawner.load_state({"namespace": "team-a", "pod_name": spawner.pod_name})
+        await prepare(spawner, options(namespace="team-a"))
+    with pytest.raises(web.HTTPError, match="allowed: default"):
+        run(after_hub_restart)
+
+
+# --- workspace storage ----------------------------------------------------------------------
+
+def test_a_workspace_pvc_per_notebook_mounted_at_home(kube_api):
+    async def make():
+        spawner = new_spawner(kube_api, storage_capacity="5Gi", storage_class="fast-ssd",
+                                    home_dir="/home/submarine")
+        await prepare(spawner, SEED_OPTIONS)
+        return (spawner, await as_dict(await spawner.get_pod_manifest()),
+                await as_dict(spawner.get_pvc_manifest()))
+    spawner, pod, pvc = run(make)
+    assert spawner.storage_pvc_ensure and spawner.delete_pvc
+    assert pvc["metadata"]["name"] == f"claim-{OWNER}--test-nb"
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    assert pvc["spec"]["storageClassName"] == "fast-ssd"
+    assert pvc["metadata"]["labels"]["notebook-id"] == "notebook_1626160071451_0001"
+    (volume,) = pod["spec"]["volumes"]
+    assert volume["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+    assert container(pod)["volumeMounts"] == [{"name": volume["name"], "mountPath": "/home/submarine"}]
+    assert deserialized(pvc, "V1PersistentVolumeClaim") == pvc
+    assert_valid_pod(pod)
+
+
+def test_two_notebooks_of_one_owner_have_their_own_pvcs(kube_api):
+    async def claims():
+        names = []
+        for server in ("test-nb", "other-nb"):
+            spawner = new_spawner(kube_api, server=server)
+            await prepare(spawner, SEED_OPTIONS)
+            names.append(spawner.get_pvc_manifest().metadata.name)
+        return names
+    first, second = run(claims)
+    assert first != second
+
+
+def test_the_pvc_is_deleted_with_the_notebook_in_its_namespace(kube_api):
+    async def remove():
+        spawner = new_spawner(kube_api, allowed_namespaces=["default", "team-a"])
+        await prepare(spawner, options(namespace="team-a"))
+        await spawner.delete_forever()  # what the hub calls when the named server is removed
+    kube_api.reset()
+    run(remove)
+    assert kube_api.requests == [
+        ("DELETE", f"/api/v1/namespaces/team-a/persistentvolumeclaims/claim-{OWNER}--test-nb")]
+
+
+# --- what is not a notebook, and what kubespawner's profiles may not change --------------------
+
+PROFILES = [{"display_name": "Big", "default": True,
+             "kubespawner_override": {"image": "example.org/profile:1", "cpu_limit": 8.0}}]
+
+
+def test_a_profile_does_not_override_a_notebook(kube_api):
+    _, pod = pod_of(kube_api, SEED_OPTIONS, profile_list=PROFILES)
+    assert container(pod)["image"] == "apache/submarine:jupyter-notebook-0.6.0"
+    assert container(pod)["resources"]["limits"]["cpu"] == 1.0
+
+
+def test_a_plain_server_is_kubespawners(kube_api):
+    _, pod = pod_of(kube_api, {}, profile_list=PROFILES, image="example.org/default:1")
+    assert container(pod)["image"] == "example.org/profile:1"
+    assert container(pod)["args"][0] == "jupyterhub-singleuser"
+    assert "notebook-id" not in pod["metadata"]["labels"]
+    assert "SUBMARINE_BOOTSTRAP" not in env_of(pod)
+
+
+# --- a pod that will not start ---------------------------------------------------------------
+
+def pod_status(*containers, deleting=False) -> dict:
+    metadata = {"name": "jupyter-x", "deletionTimestamp": "2024-01-01T00:00:00Z"} if deleting else {}
+    return {"metadata": metadata, "status": {"phase": "Pending", "containerStatuses": list(containers)}}
+
+
+FATAL = SubmarineKubeSpawner.fatal_container_reasons.default()
+BOOTSTRAP_FAILED = bootstrap_failed({})["containerStatuses"][0]
+
+
+@pytest.mark.parametrize("status, failure", [
+    (pod_status({"name": "notebook", "ready": False, "state": {"waiting": {"reason": "ContainerCreating"}}}),
+     None),
+    (pod_status({"name": "notebook", "ready": True, "state": {"running": {"startedAt": "2024-01-01T00:00:00Z"}}}),
+     None),
+    (pod_status(BOOTSTRAP_FAILED),
+     "container notebook exited with status 1 (Error): ERROR: No matching distribution found for pandsa | "
+     "submarine-bootstrap: installing 1 pip dependencies failed: pip exited with status 1 (its output is above)"),
+    (pod_status({"name": "notebook", "ready": False, "state": {"waiting": {
+        "reason": "ImagePullBackOff", "message": 'Back-off pulling image "example.org/nope:1"'}}}),
+     'ImagePullBackOff: Back-off pulling image "example.org/nope:1"'),
+    (pod_status(BOOTSTRAP_FAILED, deleting=True), None),
+    (None, None),
+])
+def test_why_a_pod_will_not_start(status, failure):
+    assert pod_failure(status, FATAL, log_lines=2) == failure
