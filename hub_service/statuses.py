@@ -24,16 +24,49 @@ REASONS = {
 }
 
 
+# Kubernetes Events (reason) of a starting pod, as kubespawner's progress passes them on
+PULLING_EVENTS = frozenset({"Pulling"})
+WAITING_EVENTS = frozenset({"Scheduled", "Pulled", "Created", "Started"})
+FAILED_EVENTS = frozenset({"BackOff", "ErrImagePull", "ImagePullBackOff", "Failed"})
+
+
+def from_kube_event(event: dict, current: str):
+    """A Kubernetes Event of the notebook's pod (kubespawner's ``raw_event``).
+
+    Normal progress says only its reason (``Scheduled``, ``Pulling``), as Submarine
+    does; problems say their message too, which is what a person can act on.
+    """
+    reason = event.get("reason") or "Unknown"
+    message = (event.get("message") or "").strip()
+    detailed = f"{reason}: {message}" if message else reason
+    if reason in PULLING_EVENTS:
+        return PULLING, reason
+    if reason in FAILED_EVENTS:
+        return FAILED, detailed
+    if reason == "FailedScheduling":
+        return WAITING, detailed
+    if reason in WAITING_EVENTS:
+        return WAITING, reason
+    # anything else (volume attached, a mount retried): news, not a new status
+    return current, detailed if event.get("type") == "Warning" else reason
+
+
 def from_progress(event: dict, current: str):
-    """A spawn progress event: ready, failed, or a message that becomes the reason."""
+    """A spawn progress event: ready, failed, a pod's Kubernetes Event, or a message
+    that becomes the reason."""
     if event.get("ready"):
         return RUNNING, REASONS[RUNNING]
     if event.get("failed"):
         return FAILED, event.get("message") or "Spawn failed"
+    if event.get("progress") == 0 and event.get("message"):
+        # the hub's first event of every start ("Server requested"), a restart's too
+        return CREATING, event["message"]
+    if current not in STARTING:
+        return None
+    if event.get("raw_event"):
+        return from_kube_event(event["raw_event"], current)
     message = event.get("message")
-    if message and current in STARTING:
-        return current, message
-    return None
+    return (current, message) if message else None
 
 
 def from_server(server: dict, current: str):
@@ -42,7 +75,9 @@ def from_server(server: dict, current: str):
         return (RUNNING, REASONS[RUNNING]) if current != RUNNING else None
     pending = server.get("pending")
     if pending in ("spawn", "check"):
-        return None if current in STARTING else (CREATING, REASONS[CREATING])
+        # a start that failed while the hub still waits stays failed; a new start says
+        # "Server requested" first (see from_progress)
+        return None if current in STARTING or current == FAILED else (CREATING, REASONS[CREATING])
     if pending == "stop":
         return (TERMINATING, "The notebook instance is stopping") if current != TERMINATING else None
     if current == FAILED:
