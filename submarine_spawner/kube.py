@@ -106,6 +106,10 @@ def pod_failure(pod: dict | None, fatal_reasons, log_lines: int) -> str | None:
 
 
 class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
+    notebook_traits = ("cmd", "cpu_limit", "cpu_guarantee", "mem_limit", "mem_guarantee", "extra_labels",
+                       "extra_resource_limits", "extra_resource_guarantees", "image", "namespace",
+                       "storage_extra_labels")
+
     allowed_namespaces = List(
         Unicode(),
         help="Namespaces a notebook may ask for (meta.namespace). Empty (the default): only "
@@ -178,20 +182,13 @@ class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
         # a failed bootstrap's last words reach the pod status (see pod_failure)
         return {"terminationMessagePolicy": "FallbackToLogsOnError"}
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # before load_state can restore a notebook's namespace over the configured one
-        self.configured("namespace")
-
     # --- user_options -> pod settings -------------------------------------------------
 
     def apply_resources(self, resources: Resources):
-        # read every configured value before changing any (configured() remembers the first read)
-        cpu_limit, mem_limit = self.configured("cpu_limit"), self.configured("mem_limit")
-        self.cpu_limit = cpu_limit if resources.cpu is None else resources.cpu
+        self.cpu_limit = self.configured("cpu_limit") if resources.cpu is None else resources.cpu
         self.cpu_guarantee = _guarantee(resources.cpu, self.cpu_guarantee_ratio,
                                         self.configured("cpu_guarantee"))
-        self.mem_limit = mem_limit if resources.memory is None else resources.memory
+        self.mem_limit = self.configured("mem_limit") if resources.memory is None else resources.memory
         memory = _guarantee(resources.memory, self.mem_guarantee_ratio,
                             self.configured("mem_guarantee"))
         self.mem_guarantee = int(memory) if memory is not None else None

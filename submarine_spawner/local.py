@@ -23,6 +23,8 @@ from .resources import Resources, format_bytes
 
 
 class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
+    notebook_traits = ("mem_limit", "cpu_limit")
+
     data_dir = Unicode(
         help="Directory holding one working directory and one log per notebook. "
         "Default: $SUBMARINE_DATA_DIR, or ./data.",

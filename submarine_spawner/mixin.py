@@ -59,13 +59,17 @@ class SubmarineSpawnerMixin(Spawner):
             raise web.HTTPError(400, str(e)) from None
         self.apply_resources(self.resource_policy.parse(self.notebook.resources))
 
-    _configured_values = None
+    #: the traits a notebook's options set; their configured values are kept at creation
+    notebook_traits: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # before load_state or any start can change them
+        self._configured_values = {name: getattr(self, name) for name in self.notebook_traits}
 
     def configured(self, name):
-        """The value config gave a trait, before any notebook's options changed it."""
-        if self._configured_values is None:
-            self._configured_values = {}
-        return self._configured_values.setdefault(name, getattr(self, name))
+        """The value config gave a trait, whatever a notebook's options set since."""
+        return self._configured_values[name]
 
     def apply_resources(self, resources: Resources):
         """Set the spawner's resource traits; the concrete spawner decides how."""
