@@ -28,13 +28,17 @@ class IdGenerator:
         return f"{self.kind}_{self.start}_{next(self._counter):04d}"
 
 
+def _insert(connection, table, row):
+    connection.execute(insert(table).values(row))
+
+
 async def insert_with_fresh_id(database, table, ids: IdGenerator, make_row, conflict) -> dict:
     """Insert ``make_row(id)`` and return it. A unique violation is a 409 when
     ``conflict(connection)`` names one (a message), else an id collision: reseed, retry."""
     for _ in range(5):
         row = make_row(ids())
         try:
-            await database.run(lambda connection: connection.execute(insert(table).values(row)))
+            await database.run(_insert, table, row)
             return row
         except IntegrityError:
             message = await database.run(conflict)

@@ -10,7 +10,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from submarine_spawner.options import EnvironmentName, EnvironmentSpec, KernelSpec, check_env_vars, check_resources, explain
+from submarine_spawner.options import (EnvironmentName, EnvironmentSpec, KernelSpec, check_env_vars,
+                                       check_resources, explain)
 
 from .envelope import ApiError
 

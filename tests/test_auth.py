@@ -35,7 +35,7 @@ def test_bearer_header_works(hub, alice):
 
 
 def test_users_see_and_change_only_their_own(hub, alice, bob):
-    (owner, api), (other, other_api) = alice, bob
+    (_, api), (other, other_api) = alice, bob
     code, body = other_api.call("POST", "/api/v1/notebook", notebook_body("bobs", resources=""))
     assert code == 200
     bobs = body["result"]["notebookId"]
