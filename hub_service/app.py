@@ -192,7 +192,7 @@ class SubmarineService(Application):
         # the singleton: the hub's own handlers (the OAuth callback) use HubOAuth.instance()
         HubOAuth.instance(parent=self, api_token=self.api_token, api_url=self.hub_api_url,
                           cache_max_age=self.auth_cache_max_age)
-        sync = StatusSync(database, hub, self.sync_interval)
+        sync = StatusSync(database, hub, self.sync_interval, self.base_url, policy.extended_resources)
         environments = Environments(database)
         notebooks = Notebooks(database, hub, sync, environments, policy, self.base_url,
                               self.default_namespace, self.allowed_namespaces)

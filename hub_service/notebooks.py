@@ -9,9 +9,7 @@ request leaves no user, server or row behind.
 
 import asyncio
 import logging
-import uuid
-from jupyterhub.slugs import is_valid_safe_slug, safe_slug
-from jupyterhub.utils import url_escape_path
+
 from sqlalchemy import delete, func, or_, select, update
 
 from submarine_spawner.options import NotebookOptions
@@ -23,6 +21,7 @@ from .envelope import ApiError
 from .environments import Environments
 from .hub_client import HubClient, HubError
 from .ids import IdGenerator, insert_with_fresh_id
+from .records import new_row, notebook_result, server_name
 from .sync import StatusSync
 
 log = logging.getLogger(__name__)
@@ -30,30 +29,6 @@ log = logging.getLogger(__name__)
 NOT_FOUND = "Notebook not found."
 # how often to look whether the hub has begun a start it was asked for
 START_POLL = 0.02
-
-
-def server_name(name: str) -> str:
-    """The hub's server name for a notebook name: itself when the hub allows it, else
-    a stable slug (names over 30 characters, or with ``--``)."""
-    return name if is_valid_safe_slug(name) else safe_slug(name)
-
-
-def isotime(value) -> str | None:
-    return value.isoformat(timespec="milliseconds") if value else None
-
-
-def notebook_result(row) -> dict:
-    return {
-        "notebookId": row["notebook_id"],
-        "name": row["name"],
-        "uid": row["uid"],
-        "url": row["url"],
-        "status": row["status"],
-        "reason": row["reason"],
-        "createdTime": isotime(row["created_time"]),
-        "deletedTime": isotime(row["deleted_time"]),
-        "spec": row["spec"],
-    }
 
 
 def _live_row(connection, notebook_id):
@@ -90,9 +65,6 @@ class Notebooks:
         self.default_namespace = default_namespace
         self.namespaces = namespaces
         self.ids = IdGenerator("notebook")
-
-    def lab_url(self, owner: str, server: str) -> str:
-        return f"{self.base_url}user/{url_escape_path(owner)}/{server}/lab"
 
     @staticmethod
     def _check_owner(caller: Caller, owner: str, verb: str):
@@ -135,12 +107,8 @@ class Notebooks:
 
         row = await insert_with_fresh_id(
             self.database, notebooks, self.ids,
-            lambda notebook_id: {
-                "notebook_id": notebook_id, "uid": str(uuid.uuid4()), "owner": owner, "name": meta.name,
-                "server_name": server, "namespace": namespace, "spec": spec, "url": self.lab_url(owner, server),
-                "status": statuses.CREATING, "reason": statuses.REASONS[statuses.CREATING],
-                "created_time": utcnow(), "deleted_time": None, "on_hub": False,
-            },
+            lambda notebook_id: new_row(notebook_id, owner, meta.name, server, namespace, spec, self.base_url,
+                                        statuses.CREATING, statuses.REASONS[statuses.CREATING], on_hub=False),
             conflict,
         )
         options = NotebookOptions(

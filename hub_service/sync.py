@@ -4,8 +4,9 @@ Two mechanisms. A *watcher* follows each pending spawn's progress stream, so
 ``reason`` carries the latest progress message and ``running`` or ``failed``
 lands the moment the hub knows. A *reconcile* pass every ``interval`` seconds
 reads every server from the hub's user list and corrects what the watchers
-cannot see: servers stopped, culled, crashed or removed outside the API, and
-the state after the service or the hub restarted.
+cannot see: servers stopped, culled, crashed or removed outside the API,
+servers made from the hub's home page (adopted as notebooks), and the state
+after the service or the hub restarted.
 
 Every write is compare-and-set on the status it read, so a watcher and a
 reconcile pass that race never undo each other.
@@ -15,11 +16,13 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from . import statuses
 from .db import Database, notebooks, utcnow
 from .hub_client import HubClient, HubError
+from .records import row_for_server
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +31,13 @@ ORPHAN_AGE = timedelta(minutes=2)
 
 
 class StatusSync:
-    def __init__(self, database: Database, hub: HubClient, interval: float):
+    def __init__(self, database: Database, hub: HubClient, interval: float, base_url: str,
+                 extended_resources=()):
         self.database = database
         self.hub = hub
         self.interval = interval
+        self.base_url = base_url
+        self.extended_resources = extended_resources
         self.watchers: dict[str, asyncio.Task] = {}
         self._loop_task: asyncio.Task | None = None
 
@@ -110,8 +116,9 @@ class StatusSync:
             for user in users
             for name, server in (user.get("servers") or {}).items()
         }
-        gone = []
+        gone, known = [], set()
         for row in rows:
+            known.add((row.owner, row.server_name))
             server = servers.get((row.owner, row.server_name))
             if server is None:
                 if row.deleted_time or row.on_hub or utcnow() - row.created_time > ORPHAN_AGE:
@@ -128,3 +135,20 @@ class StatusSync:
             log.info("Removing %d notebook(s) whose servers are gone from the hub", len(gone))
             statement = delete(notebooks).where(notebooks.c.notebook_id.in_(gone))
             await self.database.run(lambda connection: connection.execute(statement))
+        for (owner, name), server in servers.items():
+            if name and (owner, name) not in known:
+                await self._adopt(owner, name, server)
+
+    async def _adopt(self, owner, name, server):
+        """A named server made on the hub (the home page's form) becomes a notebook."""
+        row = row_for_server(owner, name, server, self.base_url, self.extended_resources)
+        if row is None:
+            return  # not made with a notebook's options: a plain server, not ours
+        try:
+            await self.database.run(lambda connection: connection.execute(insert(notebooks).values(row)))
+        except IntegrityError:
+            log.debug("Not adopting %s/%s: its notebook id or name is taken", owner, name)
+            return
+        log.info("Notebook %s: %s/%s made on the hub", row["notebook_id"], owner, name)
+        if server.get("pending") == "spawn":
+            self.watch(row["notebook_id"], owner, name)

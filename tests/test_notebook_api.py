@@ -193,3 +193,27 @@ def test_delete_while_starting_frees_the_name(hub, alice):
     assert second["notebookId"] != first
     hub.wait_status(api, second["notebookId"], "running")
     assert api.call("DELETE", f"/api/v1/notebook/{second['notebookId']}")[0] == 200
+
+
+def test_a_server_made_on_the_hub_with_notebook_options_is_adopted(hub, alice):
+    """The home page's form makes the same user_options: such a server is a notebook too."""
+    owner, api = alice
+    environment = api.call("GET", "/api/v1/environment/notebook-env")[1]["result"]["environmentSpec"]
+    options = {"notebookId": f"notebook_1700000000000_{owner[-4:]}", "namespace": "default",
+               "environment": environment, "envVars": {"FROM": "hub"}, "resources": "cpu=0.5"}
+    token = api.headers["Authorization"].split()[1]
+    started = requests.post(f"{hub.public}/hub/api/users/{owner}/servers/from-hub",
+                            json={"user_options": options}, headers={"Authorization": f"token {token}"},
+                            timeout=60)
+    assert started.status_code in (201, 202), started.text
+    adopted = wait_for(lambda: next(iter(api.call("GET", "/api/v1/notebook")[1]["result"]), None), 30,
+                       what="the server to show up in the API")
+    assert adopted["notebookId"] == options["notebookId"]
+    assert adopted["url"] == f"/user/{owner}/from-hub/lab"
+    assert adopted["spec"] == {"meta": {"name": "from-hub", "namespace": "default", "ownerId": owner},
+                               "environment": environment,
+                               "spec": {"envVars": {"FROM": "hub"}, "resources": "cpu=0.5"}}
+    hub.wait_status(api, adopted["notebookId"], "running")
+    # and deleting it through the API removes it from the hub
+    assert api.call("DELETE", f"/api/v1/notebook/{adopted['notebookId']}")[0] == 200
+    assert "from-hub" not in hub.hub_user(owner)["servers"]

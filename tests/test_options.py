@@ -4,7 +4,7 @@ import pytest
 
 from hub_service import specs, statuses
 from hub_service.envelope import ApiError, envelope
-from hub_service.notebooks import server_name
+from hub_service.records import server_name
 from submarine_spawner.options import parse_options
 from submarine_spawner.resources import ResourcePolicy
 
