@@ -22,6 +22,11 @@ from .mixin import SubmarineSpawnerMixin
 from .resources import Resources, format_bytes
 
 
+def log_file(data_dir: str, user: str, server: str) -> str:
+    """Where a notebook's server writes its output (the service reads it for ``/logs``)."""
+    return os.path.join(data_dir, "logs", quote(user, safe=""), (server or "default-server") + ".log")
+
+
 class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
     notebook_traits = ("mem_limit", "cpu_limit")
 
@@ -63,7 +68,7 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
     @property
     def log_path(self) -> str:
         """Where the server's stdout and stderr go."""
-        return os.path.join(self.data_dir, "logs", self._slug + ".log")
+        return log_file(self.data_dir, self.user.name, self.name)
 
     def apply_resources(self, resources: Resources):
         """Limits become ``mem_limit``/``cpu_limit`` (and MEM_LIMIT/CPU_LIMIT in the env)."""
