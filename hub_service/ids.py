@@ -1,31 +1,12 @@
-"""Submarine-style ids: ``<kind>_<start ms>_<counter>``, e.g. ``notebook_1626160071451_0001``.
-
-The start time makes ids unique across restarts. Two replicas started in the same
-millisecond collide on the primary key: the loser calls :meth:`IdGenerator.reseed`
-and takes a fresh start time, so the two sequences part for good.
-"""
-
-import itertools
-import time
+"""Inserting a row under a fresh Submarine-style id (``submarine_spawner.ids``), retrying
+with a new start time when another replica took the id."""
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
+from submarine_spawner.ids import IdGenerator
+
 from .envelope import ApiError
-
-
-class IdGenerator:
-    def __init__(self, kind: str):
-        self.kind = kind
-        self.start = 0
-        self.reseed()
-
-    def reseed(self):
-        self.start = max(int(time.time() * 1000), self.start + 1)
-        self._counter = itertools.count(1)
-
-    def __call__(self) -> str:
-        return f"{self.kind}_{self.start}_{next(self._counter):04d}"
 
 
 def _insert(connection, table, row):
