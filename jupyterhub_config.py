@@ -14,6 +14,8 @@ from pathlib import Path
 from jupyterhub.log import log_request as jupyterhub_log_request
 from jupyterhub.log import prometheus_log_method
 
+from submarine_spawner.form import TEMPLATE_DIR
+
 c = get_config()  # noqa: F821 (provided by JupyterHub)
 
 HERE = Path(__file__).resolve().parent
@@ -125,6 +127,22 @@ c.JupyterHub.load_roles = [
 ]
 # every user may call the API (and only sees their own notebooks there)
 c.JupyterHub.extra_user_scopes = ["access:services!service=submarine"]
+
+# --- the home page: a spawn form for notebooks, and what each one runs beside its name -----
+# The form lists environments with the token of a service that may only reach the API.
+c.JupyterHub.services.append({
+    "name": "submarine-spawn-form",
+    "api_token": secret_file("spawn-form-token", "SUBMARINE_SPAWN_FORM_TOKEN", 32),
+})
+c.JupyterHub.load_roles.append({
+    "name": "submarine-spawn-form",
+    "description": "The home page's spawn form: read the environment catalogue, nothing else.",
+    "scopes": ["access:services!service=submarine"],
+    "services": ["submarine-spawn-form"],
+})
+c.JupyterHub.template_paths = [TEMPLATE_DIR]
+# after logging in, the home page (the notebooks), not the spawn form of the default server
+c.JupyterHub.redirect_to_server = False
 
 # --- Kubernetes: SUBMARINE_SPAWNER=kubernetes ---------------------------------------------
 # Notebooks become pods (SubmarineKubeSpawner) and outlive hub restarts. The hub runs in a pod

@@ -13,6 +13,7 @@ from jupyterhub.spawner import Spawner
 from tornado import web
 from traitlets import Dict, Instance, default
 
+from .form import SubmarineSpawnForm
 from .options import NotebookOptions, parse_options
 from .resources import ResourcePolicy, Resources
 
@@ -34,6 +35,25 @@ class SubmarineSpawnerMixin(Spawner):
     @default("apply_user_options")
     def _default_apply_user_options(self):
         return _apply_submarine_options
+
+    spawn_form = Instance(SubmarineSpawnForm, help="The home page's spawn form (c.SubmarineSpawnForm).")
+
+    @default("spawn_form")
+    def _default_spawn_form(self):
+        return SubmarineSpawnForm(parent=self)
+
+    @default("options_form")
+    def _default_options_form(self):
+        return self.spawn_form.render
+
+    @default("options_from_form")
+    def _default_options_from_form(self):
+        return self.spawn_form.user_options
+
+    def default_namespace(self) -> str:
+        """The namespace of a notebook from the spawn form: the configured one of a spawner
+        with namespaces (KubeSpawner), else "default"."""
+        return self.configured("namespace") if "namespace" in self.notebook_traits else "default"
 
     notebook = Instance(
         NotebookOptions, allow_none=True,

@@ -151,9 +151,11 @@ def explain(error: ValidationError, prefix: str = "") -> str:
     return "; ".join(problems)
 
 
-def parse_options(user_options: dict[str, Any], policy: ResourcePolicy | None = None) -> NotebookOptions:
-    """Validate ``user_options``; raises :class:`ValueError` with :func:`explain`'s message."""
+def parse_options(user_options: dict[str, Any], policy: ResourcePolicy | None = None,
+                  prefix: str = "user_options") -> NotebookOptions:
+    """Validate ``user_options``; raises :class:`ValueError` with :func:`explain`'s message,
+    its fields named under ``prefix``."""
     try:
         return NotebookOptions.model_validate(user_options, context={"policy": policy})
     except ValidationError as e:
-        raise ValueError(explain(e, "user_options")) from None
+        raise ValueError(explain(e, prefix)) from None

@@ -22,7 +22,7 @@ def test_kubernetes_by_one_setting(monkeypatch, tmp_path):
     assert c.JupyterHub.cleanup_servers is False
     assert c.JupyterHub.hub_bind_url == "http://0.0.0.0:8081"
     assert c.JupyterHub.hub_connect_url == "http://hub:8081"
-    (service,) = c.JupyterHub.services
+    (service,) = [service for service in c.JupyterHub.services if service["name"] == "submarine"]
     assert service["url"] == "http://hub:32080"
     assert c.SubmarineService.bind_url == "http://0.0.0.0:32080"
     assert c.KubeSpawner.namespace == c.SubmarineService.default_namespace == "default"

@@ -1,0 +1,219 @@
+"""The home page's spawn form: what it offers, the user_options it makes, and its errors.
+
+The pure parts (form fields to the seam) are tested directly; the form itself through
+a real hub, with the requests a browser sends (tests/browser/ drives a real browser).
+"""
+
+import html
+import re
+
+import pytest
+import requests
+from tornado import web
+
+from submarine_spawner.form import gpu_choice, notebook_options, render_form
+from submarine_spawner.options import parse_options
+from submarine_spawner.resources import ResourcePolicy
+
+from .fake_kube import kube_api, new_spawner, run  # noqa: F401
+from .harness import notebook_body, wait_for
+from .test_auth import login
+from .test_options import ENVIRONMENT
+
+NOTEBOOK_ID = re.compile(r"^notebook_\d{13}_\d{4,}$")
+
+
+def form(**fields) -> dict[str, list[str]]:
+    """Form data as the hub hands it over: every field a list of strings."""
+    return {name: value if isinstance(value, list) else [value] for name, value in fields.items()}
+
+
+# --- the form's fields to the seam ---------------------------------------------------------
+
+def test_a_form_becomes_the_seam_user_options():
+    data = form(environment="notebook-env", cpu="0.5", memory="512Mi", gpus="1",
+                env_name=["FIRST", "", "SECOND"], env_value=["1", "", "two words"])
+    options = notebook_options(data, ENVIRONMENT, "default", ResourcePolicy())
+    assert NOTEBOOK_ID.match(options["notebookId"])
+    assert options == {"notebookId": options["notebookId"], "namespace": "default", "environment": ENVIRONMENT,
+                       "envVars": {"FIRST": "1", "SECOND": "two words"},
+                       "resources": "cpu=0.5,memory=512Mi,nvidia.com/gpu=1"}
+    assert parse_options(options).model_dump() == options
+
+
+def test_empty_fields_ask_for_nothing_and_ids_are_unique():
+    first = notebook_options(form(environment="x", cpu="", memory="", gpus="0", env_name="", env_value=""),
+                             ENVIRONMENT, "team-a", ResourcePolicy())
+    second = notebook_options(form(environment="x"), ENVIRONMENT, "team-a", ResourcePolicy())
+    assert first["resources"] == "" and first["envVars"] == {} and first["namespace"] == "team-a"
+    assert first["notebookId"] != second["notebookId"]
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"memory": "1.0Gx"}, "spec.resources: memory=1.0Gx: unit 'Gx' is not a memory unit"),
+    ({"cpu": "1,memory=64Gi"}, "spec.resources: cpu=1,memory=64Gi: '1,memory=64Gi' is not a quantity"),
+    ({"cpu": "8"}, "spec.resources: cpu=8 is over this hub's cap of 2"),
+    ({"gpus": "1"}, "spec.resources: nvidia.com/gpu=1 is over this hub's cap of 0"),
+    ({"env_name": "PATH", "env_value": "/evil"}, "spec.envVars: 'PATH' is reserved: the hub or the spawner sets it"),
+    ({"env_name": "", "env_value": "orphan"}, "spec.envVars: '' is not a valid variable name"),
+    ({"env_name": ["A", "A"], "env_value": ["1", "2"]}, "spec.envVars: 'A' is given more than once"),
+])
+def test_bad_fields_are_a_400_with_the_apis_words(fields, message):
+    policy = ResourcePolicy(max_cpu=2, max_extended={"nvidia.com/gpu": 0})
+    with pytest.raises(web.HTTPError) as error:
+        notebook_options(form(environment="notebook-env", **fields), ENVIRONMENT, "default", policy)
+    assert error.value.status_code == 400
+    assert error.value.jupyterhub_message.startswith(message)
+
+
+@pytest.mark.parametrize("policy,offered", [
+    (ResourcePolicy(), 0),  # allowed, no cap
+    (ResourcePolicy(max_extended={"nvidia.com/gpu": 2}), 2),
+    (ResourcePolicy(max_extended={"nvidia.com/gpu": 0}), None),  # the embedded default: no GPUs
+    (ResourcePolicy(extended_resources=[]), None),
+])
+def test_gpus_are_offered_only_where_allowed(policy, offered):
+    assert gpu_choice(policy) == offered
+    page = render_form([ENVIRONMENT], policy)
+    assert ('name="gpus"' in page) is (offered is not None)
+    assert ('max="2"' in page) is (offered == 2)
+
+
+def test_the_form_lists_environments_and_caps_escaped():
+    evil = {**ENVIRONMENT, "name": "evil", "description": "<script>alert(1)</script>"}
+    page = render_form([ENVIRONMENT, evil], ResourcePolicy(max_cpu=2, max_memory=24684084 * 2**10))
+    assert '<option value="notebook-env">notebook-env</option>' in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+    assert "At most 2." in page and "At most 23.5Gi." in page
+    for name in ("environment", "cpu", "memory", "env_name", "env_value"):
+        assert f'name="{name}"' in page
+
+
+def test_both_spawners_have_the_form(kube_api):  # noqa: F811
+    from submarine_spawner import SubmarineLocalSpawner
+
+    local = SubmarineLocalSpawner(_mock=True)
+    assert local.options_form == local.spawn_form.render
+    assert local.options_from_form == local.spawn_form.user_options
+    assert local.default_namespace() == "default"
+
+    async def kube():
+        # the form, not kubespawner's profile list; in the namespace notebooks run in
+        spawner = new_spawner(kube_api, namespace="team-a", profile_list=[{"display_name": "small"}])
+        return spawner.options_form == spawner.spawn_form.render, spawner.default_namespace()
+
+    assert run(kube) == (True, "team-a")
+
+
+# --- the form on a real hub --------------------------------------------------------------------
+
+def spawn_page(hub, browser, owner, server):
+    """The spawn page of a named server: (response, the form's action URL)."""
+    page = browser.get(f"{hub.public}/hub/spawn/{owner}/{server}", timeout=30)
+    action = re.search(r'<form[^>]*action="([^"]+)"', page.text)
+    return page, html.unescape(action.group(1)) if action else None
+
+
+def submit(hub, browser, owner, server, **fields):
+    _, action = spawn_page(hub, browser, owner, server)
+    return browser.post(hub.public + action, data=fields, timeout=60)
+
+
+def error_on(page) -> str:
+    match = re.search(r'class="spawn-error-msg[^"]*">Error: ([^<]*)<', page.text)
+    return html.unescape(match.group(1)) if match else ""
+
+
+@pytest.fixture
+def frank(hub, unique):
+    """A user logged in through the hub's form, as a browser: (name, session, API client)."""
+    name = f"frank-{unique}"
+    return name, login(hub, name, "user-password"), hub.client(name)
+
+
+def test_the_form_lists_the_environment_api(hub, frank, unique):
+    owner, browser, _ = frank
+    environment = f"team-env-{unique}"
+    assert hub.admin.call("POST", "/api/v1/environment",
+                          {"name": environment, "dockerImage": "example/image:1"})[0] == 200
+    page, action = spawn_page(hub, browser, owner, "listed")
+    assert page.status_code == 200 and action
+    assert f'<option value="{environment}">' in page.text and '<option value="notebook-env">' in page.text
+    assert 'name="gpus"' not in page.text  # the embedded default has no GPUs to give
+    assert hub.admin.call("DELETE", f"/api/v1/environment/{environment}")[0] == 200
+    assert f'<option value="{environment}">' not in spawn_page(hub, browser, owner, "listed")[0].text
+
+
+def test_a_bad_form_shows_the_apis_message(hub, frank):
+    owner, browser, api = frank
+    cases = [({"memory": "1.0Gx"}, {"resources": "memory=1.0Gx"}),
+             ({"env_name": "JUPYTERHUB_API_TOKEN", "env_value": "x"}, {"env_vars": {"JUPYTERHUB_API_TOKEN": "x"}}),
+             ({"environment": "no-such-env"}, {"environment": "no-such-env"})]
+    for fields, request in cases:
+        code, body = api.call("POST", "/api/v1/notebook", notebook_body("bad", **request))
+        assert code in (400, 404), body
+        page = submit(hub, browser, owner, "bad", **{"environment": "notebook-env", **fields})
+        assert page.status_code == 400
+        assert error_on(page) == body["message"]
+        assert 'name="environment"' in page.text  # the form again, to correct
+    assert api.call("GET", "/api/v1/notebook")[1]["result"] == []
+
+
+def test_a_server_from_the_form_is_a_notebook_and_starts_again_as_one(hub, frank):
+    owner, browser, api = frank
+    page = submit(hub, browser, owner, "from-form", environment="notebook-env", cpu="0.5",
+                  env_name=["FROM", ""], env_value=["form", ""])
+    assert page.status_code == 200 and "/hub/spawn-pending/" in page.url
+    notebook = wait_for(lambda: next(iter(api.call("GET", "/api/v1/notebook")[1]["result"]), None), 30,
+                        what="the form's server to show up in the API")
+    assert NOTEBOOK_ID.match(notebook["notebookId"]) and notebook["name"] == "from-form"
+    environment = api.call("GET", "/api/v1/environment/notebook-env")[1]["result"]["environmentSpec"]
+    assert notebook["spec"] == {"meta": {"name": "from-form", "namespace": "default", "ownerId": owner},
+                                "environment": environment,
+                                "spec": {"envVars": {"FROM": "form"}, "resources": "cpu=0.5"}}
+    hub.wait_status(api, notebook["notebookId"], "running")
+    # the hub's own form fields need nothing more: its options are the notebook's
+    assert hub.hub_user(owner)["servers"]["from-form"]["user_options"]["notebookId"] == notebook["notebookId"]
+
+    # stopped on the hub, started again from the home page's link: no form, the same notebook
+    assert hub.hub_api.delete(f"/users/{owner}/servers/from-form").status_code in (202, 204)
+    hub.wait_status(api, notebook["notebookId"], "stopped")
+    again = browser.get(f"{hub.public}/hub/spawn/{owner}/from-form", timeout=60)
+    assert 'name="environment"' not in again.text
+    hub.wait_status(api, notebook["notebookId"], "running")
+    assert hub.hub_user(owner)["servers"]["from-form"]["user_options"]["notebookId"] == notebook["notebookId"]
+    assert api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] == 200
+
+
+def test_query_arguments_start_a_notebook_too(hub, frank):
+    owner, browser, api = frank
+    started = browser.get(f"{hub.public}/hub/spawn/{owner}/by-link?opt-environment=notebook-env&opt-memory=512Mi",
+                          timeout=60)
+    assert "/hub/spawn-pending/" in started.url
+    notebook = wait_for(lambda: next(iter(api.call("GET", "/api/v1/notebook")[1]["result"]), None), 30,
+                        what="the linked server to show up in the API")
+    assert notebook["spec"]["spec"] == {"envVars": {}, "resources": "memory=512Mi"}
+    assert api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] == 200
+
+
+def test_the_home_page_says_what_each_notebook_runs(hub, frank):
+    owner, browser, api = frank
+    code, body = api.call("POST", "/api/v1/notebook", notebook_body("on-home", resources="cpu=0.5,memory=512Mi"))
+    assert code == 200, body
+    page = browser.get(f"{hub.public}/hub/home", timeout=30)
+    assert page.status_code == 200
+    assert 'data-server-name="on-home">notebook-env &middot; cpu=0.5,memory=512Mi</small>' in page.text
+    assert 'class="new-server-name' in page.text  # the stock page around it
+    assert api.call("DELETE", f"/api/v1/notebook/{body['result']['notebookId']}")[0] == 200
+    wait_for(lambda: 'data-server-name="on-home"' not in browser.get(f"{hub.public}/hub/home", timeout=30).text,
+             30, what="the deleted notebook to leave the home page")
+
+
+def test_the_forms_token_reads_environments_and_nothing_else(hub):
+    token = (hub.data_dir / "spawn-form-token").read_text().strip()
+    headers = {"Authorization": f"token {token}"}
+    assert requests.get(hub.direct + "/api/v1/environment", headers=headers, timeout=30).status_code == 200
+    for method, url in [("GET", "/api/v1/notebook"), ("POST", "/api/v1/environment")]:
+        response = requests.request(method, hub.direct + url, headers=headers, json={"name": "x"}, timeout=30)
+        assert response.status_code == 403, (url, response.text)
+    assert requests.get(hub.public + "/hub/api/users", headers=headers, timeout=30).status_code == 403
