@@ -5,13 +5,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PROXY := node_modules/.bin/configurable-http-proxy
+# the browser tests' headless browser: Debian's package (Playwright downloads none here)
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test bench install clean
 
 run: install
 	$(BIN)/jupyterhub -f jupyterhub_config.py
 
-test: install
+test: install $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
@@ -31,6 +33,11 @@ $(PROXY): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "Node.js >= 20 and npm are needed for the proxy"; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+$(CHROMIUM):
+	@[ "$$(id -u)" = 0 ] || { echo "The browser tests need $(CHROMIUM): apt-get install chromium (as root)"; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium </dev/null
 
 clean:
 	rm -rf $(VENV) node_modules data .pytest_cache
