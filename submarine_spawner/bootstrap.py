@@ -86,6 +86,18 @@ def load_spec(text: str | None) -> dict:
     return checked
 
 
+def conda_argv(conda: str, action: list, channels: list, specs: list) -> list:
+    """``conda <action> --yes -c <channel>... -- <specs>``, each entry one argv entry
+    (also the local spawner's, with mamba or micromamba as ``conda``)."""
+    return [conda, *action, "--yes", *[arg for channel in channels for arg in ("-c", channel)],
+            "--", *specs]
+
+
+def pip_argv(pip: list, requirements: list) -> list:
+    """``pip install -- <requirements>``; ``pip`` is how to run it, e.g. ``[python, "-m", "pip"]``."""
+    return [*pip, "install", *PIP_OPTIONS, "--", *requirements]
+
+
 def plan(spec: dict, display_name: str, hub_version: str | None) -> list:
     """The steps for a checked ``spec``, as ``(what, argv)``."""
 
@@ -98,13 +110,11 @@ def plan(spec: dict, display_name: str, hub_version: str | None) -> list:
     steps = []
     if spec["condaDependencies"]:
         what = f"installing {len(spec['condaDependencies'])} conda dependencies"
-        channels = [arg for channel in spec["channels"] for arg in ("-c", channel)]
-        steps.append((what, [program("conda", what), "install", "--yes", *channels,
-                             "--", *spec["condaDependencies"]]))
+        steps.append((what, conda_argv(program("conda", what), ["install"], spec["channels"],
+                                       spec["condaDependencies"])))
     if spec["pipDependencies"]:
         what = f"installing {len(spec['pipDependencies'])} pip dependencies"
-        steps.append((what, [program("pip", what), "install", *PIP_OPTIONS,
-                             "--", *spec["pipDependencies"]]))
+        steps.append((what, pip_argv([program("pip", what)], spec["pipDependencies"])))
     steps.append((f"registering the kernel '{spec['name']}'",
                   [sys.executable, "-m", "ipykernel", "install", "--user",
                    "--name", spec["name"], "--display-name", display_name]))
