@@ -83,12 +83,15 @@ c.JupyterHub.allow_named_servers = True
 c.JupyterHub.spawner_class = "submarine_spawner.SubmarineLocalSpawner"
 c.SubmarineLocalSpawner.data_dir = str(data_dir)
 c.Spawner.poll_interval = 5  # local processes are cheap to poll: crashes show within seconds
-c.Spawner.start_timeout = 120
+c.Spawner.start_timeout = 600  # a start may build its environment first (pip, conda)
 c.Spawner.http_timeout = 120
 # one machine: no notebook asks for more than it has, and it has no GPUs to give
 c.ResourcePolicy.max_cpu = float(os.cpu_count() or 1)
 c.ResourcePolicy.max_memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 c.ResourcePolicy.max_extended = {"nvidia.com/gpu": 0}
+
+# pipDependencies may be 'name @ URL' (service and spawners) only with SUBMARINE_ALLOW_PIP_URLS=1
+c.KernelSpecPolicy.allow_pip_urls = env("SUBMARINE_ALLOW_PIP_URLS", "") in ("1", "true", "yes")
 
 # --- the Submarine service ----------------------------------------------------------------
 c.SubmarineService.db_url = env("SUBMARINE_DB_URL", f"sqlite:///{data_dir / 'submarine.sqlite'}")

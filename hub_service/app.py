@@ -18,6 +18,7 @@ from tornado.log import enable_pretty_logging
 from traitlets import Dict, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
+from submarine_spawner.kernelspec import KernelSpecPolicy
 from submarine_spawner.resources import ResourcePolicy
 
 from . import db
@@ -193,7 +194,7 @@ class SubmarineService(Application):
         HubOAuth.instance(parent=self, api_token=self.api_token, api_url=self.hub_api_url,
                           cache_max_age=self.auth_cache_max_age)
         sync = StatusSync(database, hub, self.sync_interval, self.base_url, policy.extended_resources)
-        environments = Environments(database)
+        environments = Environments(database, KernelSpecPolicy(parent=self))
         notebooks = Notebooks(database, hub, sync, environments, policy, self.base_url,
                               self.default_namespace, self.allowed_namespaces)
         app = self.make_app(notebooks, environments)

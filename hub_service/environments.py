@@ -7,6 +7,8 @@ created with, so changing or deleting an environment never breaks one.
 
 from sqlalchemy import delete, select, update
 
+from submarine_spawner.kernelspec import KernelSpecPolicy
+
 from . import specs
 from .caller import ENVIRONMENTS_SCOPE, Caller
 from .db import Database, environments, utcnow
@@ -28,9 +30,13 @@ def _by_name(connection, name):
 
 
 class Environments:
-    def __init__(self, database: Database):
+    def __init__(self, database: Database, kernel_policy: KernelSpecPolicy | None = None):
         self.database = database
         self.ids = IdGenerator("environment")
+        self.kernel_policy = kernel_policy or KernelSpecPolicy()
+
+    def _validate(self, model, data, prefix=""):
+        return specs.validate(model, data, prefix=prefix, context=self.kernel_policy.context)
 
     @staticmethod
     def _require_writer(caller: Caller):
@@ -38,8 +44,11 @@ class Environments:
             raise ApiError(403, f"Changing environments needs an admin or the {ENVIRONMENTS_SCOPE} scope")
 
     async def spec(self, name: str) -> dict:
-        """The full EnvironmentSpec a new notebook copies."""
-        return (await self.database.run(_by_name, name))["spec"]
+        """The full EnvironmentSpec a new notebook copies, checked against today's
+        KernelSpecPolicy (pip URLs may have been allowed when it was stored)."""
+        spec = (await self.database.run(_by_name, name))["spec"]
+        self._validate(specs.EnvironmentSpec, spec, prefix="environment")
+        return spec
 
     async def list(self) -> list[dict]:
         def rows(connection):
@@ -52,7 +61,7 @@ class Environments:
 
     async def create(self, caller: Caller, body) -> dict:
         self._require_writer(caller)
-        spec = specs.validate(specs.EnvironmentSpec, body).model_dump()
+        spec = self._validate(specs.EnvironmentSpec, body).model_dump()
 
         def conflict(connection):
             taken = connection.execute(select(environments.c.name).where(environments.c.name == spec["name"]))
@@ -69,13 +78,13 @@ class Environments:
 
     async def update(self, caller: Caller, name: str, body) -> dict:
         self._require_writer(caller)
-        patch = specs.validate(specs.EnvironmentPatch, body).model_dump(exclude_unset=True)
+        patch = self._validate(specs.EnvironmentPatch, body).model_dump(exclude_unset=True)
         if patch.get("name", name) != name:
             raise ApiError(400, f"name: an environment cannot be renamed ('{name}' in the path)")
 
         def change(connection):
             row = dict(_by_name(connection, name))
-            row["spec"] = specs.validate(specs.EnvironmentSpec, {**row["spec"], **patch}).model_dump()
+            row["spec"] = self._validate(specs.EnvironmentSpec, {**row["spec"], **patch}).model_dump()
             connection.execute(update(environments).where(environments.c.name == name)
                                .values(spec=row["spec"], updated=utcnow()))
             return row

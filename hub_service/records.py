@@ -36,10 +36,12 @@ def new_row(notebook_id, owner, name, server, namespace, spec, base_url, status,
 def row_for_server(owner: str, server: str, model: dict, base_url: str, extended_resources) -> dict | None:
     """A notebook for a named server the hub has and the service does not (made from the
     home page's form): None unless its user_options are the seam's."""
-    # caps may have changed since it started: check the shape, not today's limits
+    # caps may have changed since it started: check the shape, not today's limits (nor
+    # today's KernelSpecPolicy: the spawner took these options)
     policy = ResourcePolicy(extended_resources=list(extended_resources))
+    context = {"policy": policy, "allow_pip_urls": True}
     try:
-        options = NotebookOptions.model_validate(model.get("user_options") or {}, context={"policy": policy})
+        options = NotebookOptions.model_validate(model.get("user_options") or {}, context=context)
     except ValidationError:
         return None
     display = model.get("display_name") or server

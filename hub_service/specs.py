@@ -95,12 +95,13 @@ class EnvironmentPatch(BaseModel):
     image: str | None = None
 
 
-def validate(model, data, policy=None, prefix=""):
-    """Validate request data; a 400 ApiError naming each field and rule otherwise."""
+def validate(model, data, policy=None, prefix="", context=None):
+    """Validate request data; a 400 ApiError naming each field and rule otherwise.
+    ``context`` adds to the validation context (e.g. ``KernelSpecPolicy.context``)."""
     if not isinstance(data, dict):
         raise ApiError(400, "The request body must be a JSON object")
     try:
-        return model.model_validate(data, context={"policy": policy})
+        return model.model_validate(data, context={"policy": policy, **(context or {})})
     except ValidationError as e:
         raise ApiError(400, explain(e, prefix)) from None
 

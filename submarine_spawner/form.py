@@ -37,6 +37,7 @@ from traitlets import Float, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .ids import IdGenerator
+from .kernelspec import KernelSpecPolicy
 from .options import parse_options
 from .resources import ResourceError, ResourcePolicy, format_bytes, parse_count, parse_cpu, parse_memory
 
@@ -126,7 +127,8 @@ def form_env_vars(form_data: dict[str, list[str]]) -> dict[str, str]:
     return env
 
 
-def notebook_options(form_data, environment: dict, namespace: str, policy: ResourcePolicy) -> dict:
+def notebook_options(form_data, environment: dict, namespace: str, policy: ResourcePolicy,
+                     kernel_policy: KernelSpecPolicy | None = None) -> dict:
     """The seam ``user_options`` of a submitted form, checked by the seam model with the
     API's field names (``spec.resources``, ``spec.envVars``) in its messages."""
     options = {
@@ -137,7 +139,7 @@ def notebook_options(form_data, environment: dict, namespace: str, policy: Resou
         "resources": form_resources(form_data),
     }
     try:
-        parse_options(options, policy, prefix="spec")
+        parse_options(options, policy, prefix="spec", kernel_policy=kernel_policy)
     except ValueError as e:
         raise form_error(str(e)) from None
     return options
@@ -204,4 +206,4 @@ class SubmarineSpawnForm(LoggingConfigurable):
         name = environment_name(form_data)
         environment = await self._api(f"environment/{url_escape_path(name)}")
         return notebook_options(form_data, environment["environmentSpec"], spawner.default_namespace(),
-                                spawner.resource_policy)
+                                spawner.resource_policy, spawner.kernel_spec_policy)

@@ -4,12 +4,14 @@ Pure functions: an entry in, the same entry back, or a :class:`KernelSpecError`
 whose message names the entry and the rule. The entries become single argv
 entries of ``conda install`` and ``pip install`` (never part of a shell string),
 so the rules keep out what those programs would read as an option, a file or
-an unvetted URL.
+an unvetted URL. :class:`KernelSpecPolicy` is the operator's one say on them.
 """
 
 import re
 
 from packaging.requirements import InvalidRequirement, Requirement
+from traitlets import Bool
+from traitlets.config import Configurable
 
 MAX_ENTRY = 256
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -76,3 +78,23 @@ def check_channel(entry: str) -> str:
     elif not _CHANNEL_NAME.match(entry):
         raise KernelSpecError(f"channel {entry!r}: is not {CHANNEL_RULE}")
     return entry
+
+
+class KernelSpecPolicy(Configurable):
+    """What a kernelSpec may hold beyond the rules above, from ``c.KernelSpecPolicy``.
+
+    Read by the service (environment create and PATCH, notebook create) and by the
+    spawners (a second line, for servers started without the service).
+    """
+
+    allow_pip_urls = Bool(
+        False,
+        help="Allow pipDependencies of the form 'name @ URL' (https://, file://, git+https://"
+        "...). Off by default: with it, whoever may write environments can install code from "
+        "anywhere the hub's machine (or a pod) can reach, local files included.",
+    ).tag(config=True)
+
+    @property
+    def context(self) -> dict:
+        """The pydantic validation context the seam model's kernelSpec validators read."""
+        return {"allow_pip_urls": self.allow_pip_urls}

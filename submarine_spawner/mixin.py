@@ -14,6 +14,7 @@ from tornado import web
 from traitlets import Dict, Instance, default
 
 from .form import SubmarineSpawnForm
+from .kernelspec import KernelSpecPolicy
 from .options import NotebookOptions, parse_options
 from .resources import ResourcePolicy, Resources
 
@@ -31,6 +32,12 @@ class SubmarineSpawnerMixin(Spawner):
     @default("resource_policy")
     def _default_resource_policy(self):
         return ResourcePolicy(parent=self)
+
+    kernel_spec_policy = Instance(KernelSpecPolicy)
+
+    @default("kernel_spec_policy")
+    def _default_kernel_spec_policy(self):
+        return KernelSpecPolicy(parent=self)
 
     @default("apply_user_options")
     def _default_apply_user_options(self):
@@ -74,7 +81,8 @@ class SubmarineSpawnerMixin(Spawner):
             self.apply_resources(Resources())
             return
         try:
-            self.notebook = parse_options(user_options, self.resource_policy)
+            self.notebook = parse_options(user_options, self.resource_policy,
+                                          kernel_policy=self.kernel_spec_policy)
         except ValueError as e:
             raise web.HTTPError(400, str(e)) from None
         self.apply_resources(self.resource_policy.parse(self.notebook.resources))

@@ -53,6 +53,7 @@ def _kernelspec_rule(check):
 Channel = Annotated[str, _kernelspec_rule(lambda entry, _: kernelspec.check_channel(entry))]
 CondaSpec = Annotated[str, _kernelspec_rule(lambda entry, _: kernelspec.check_conda_spec(entry))]
 # URLs (name @ https://...) only where the caller's context says the hub allows them
+# (KernelSpecPolicy.context)
 PipRequirement = Annotated[str, _kernelspec_rule(
     lambda entry, context: kernelspec.check_pip_requirement(entry, context.get("allow_pip_urls", False))
 )]
@@ -152,10 +153,12 @@ def explain(error: ValidationError, prefix: str = "") -> str:
 
 
 def parse_options(user_options: dict[str, Any], policy: ResourcePolicy | None = None,
-                  prefix: str = "user_options") -> NotebookOptions:
+                  prefix: str = "user_options",
+                  kernel_policy: kernelspec.KernelSpecPolicy | None = None) -> NotebookOptions:
     """Validate ``user_options``; raises :class:`ValueError` with :func:`explain`'s message,
     its fields named under ``prefix``."""
+    context = {"policy": policy, **(kernel_policy.context if kernel_policy else {})}
     try:
-        return NotebookOptions.model_validate(user_options, context={"policy": policy})
+        return NotebookOptions.model_validate(user_options, context=context)
     except ValidationError as e:
         raise ValueError(explain(e, prefix)) from None

@@ -1,8 +1,10 @@
 """The rules for kernelSpec entries, alone and in the seam model."""
 
 import pytest
+from traitlets.config import Config
 
-from submarine_spawner.kernelspec import KernelSpecError, check_channel, check_conda_spec, check_pip_requirement
+from submarine_spawner.kernelspec import (KernelSpecError, KernelSpecPolicy, check_channel, check_conda_spec,
+                                          check_pip_requirement)
 from submarine_spawner.options import KernelSpec, parse_options
 
 HOSTILE = ["pkg; touch /tmp/x", "$(touch /tmp/x)", "`touch /tmp/x`", "pkg\ntouch /tmp/x", "-r /etc/passwd",
@@ -78,3 +80,15 @@ def test_the_seam_model_allows_pip_urls_by_context():
     with pytest.raises(ValueError, match="URLs are not allowed"):
         KernelSpec.model_validate(spec)
     assert KernelSpec.model_validate(spec, context={"allow_pip_urls": True}).pipDependencies == spec["pipDependencies"]
+
+
+def test_the_admin_setting_reaches_the_seam_model():
+    entry = "mypkg @ https://example.org/mypkg-1.0-py3-none-any.whl"
+    options = {"notebookId": "nb_1", "environment": {"name": "env", "dockerImage": "img", "kernelSpec": {
+        "name": "py3", "pipDependencies": [entry]}}}
+    with pytest.raises(ValueError, match="URLs are not allowed on this hub"):
+        parse_options(options, kernel_policy=KernelSpecPolicy())
+    config = Config()
+    config.KernelSpecPolicy.allow_pip_urls = True
+    allowed = parse_options(options, kernel_policy=KernelSpecPolicy(config=config))
+    assert allowed.environment.kernelSpec.pipDependencies == [entry]
