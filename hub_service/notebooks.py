@@ -111,9 +111,10 @@ class Notebooks:
                                         statuses.CREATING, statuses.REASONS[statuses.CREATING], on_hub=False),
             conflict,
         )
-        options = NotebookOptions(
-            notebookId=row["notebook_id"], namespace=namespace, environment=environment,
-            envVars=request.spec.envVars, resources=request.spec.resources,
+        options = NotebookOptions.model_validate(
+            {"notebookId": row["notebook_id"], "namespace": namespace, "environment": environment,
+             "envVars": request.spec.envVars, "resources": request.spec.resources},
+            context={"policy": self.policy, **self.environments.kernel_policy.context},
         ).model_dump()
         await self._make_and_start(row, options, meta.name)
         self.sync.watch(row["notebook_id"], owner, server)

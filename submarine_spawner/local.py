@@ -5,9 +5,14 @@ Each notebook gets its own working directory (also its ``HOME``) under
 server's output goes to a log file beside it. Processes run as the hub's own
 OS user: this spawner is for one team on one machine; Kubernetes is the
 multi-tenant path. ``dockerImage`` is recorded, not used, here.
+
+The environment's kernelSpec is built once into a cached environment (builds.py)
+and its kernel registered for the notebook alone, under ``kernelSpec.name``, in a
+directory on the server's ``JUPYTER_PATH``; JupyterLab opens new notebooks in it.
 """
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -16,9 +21,11 @@ from datetime import datetime, timezone
 from urllib.parse import quote
 
 from jupyterhub.spawner import LocalProcessSpawner
-from traitlets import Integer, Unicode, default
+from traitlets import Integer, List, Unicode, default
 
+from .builds import Builds, build_environ
 from .mixin import SubmarineSpawnerMixin
+from .progress import ProgressLog
 from .resources import Resources, format_bytes
 
 
@@ -40,7 +47,25 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
         return os.path.abspath(os.environ.get("SUBMARINE_DATA_DIR", "data"))
 
     exit_log_lines = Integer(
-        3, help="How many last lines of the server's log explain an unexpected exit."
+        3, help="How many last lines of the server's log explain an unexpected exit (and of "
+        "an environment build's output, a failed build)."
+    ).tag(config=True)
+
+    conda_path = Unicode(
+        "",
+        help="The conda, mamba or micromamba program that builds environments with "
+        "condaDependencies: a path, or a name on the hub's PATH. Empty (the default): the "
+        "first of conda, mamba and micromamba on the hub's PATH.",
+    ).tag(config=True)
+
+    build_env_keep = List(
+        Unicode(),
+        default_value=["PATH", "HOME", "LANG", "LC_*", "TMPDIR", "http_proxy", "https_proxy", "no_proxy",
+                       "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR",
+                       "REQUESTS_CA_BUNDLE", "PIP_*", "CONDA_*", "MAMBA_*"],
+        help="The hub's environment variables that environment builds (venv, pip, conda) see, "
+        "as names or fnmatch patterns: how to reach and trust package indexes and channels. "
+        "Nothing else of the hub's environment (its secrets) reaches a build.",
     ).tag(config=True)
 
     @default("cmd")
@@ -70,6 +95,20 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
         """Where the server's stdout and stderr go."""
         return log_file(self.data_dir, self.user.name, self.name)
 
+    @property
+    def jupyter_dir(self) -> str:
+        """The notebook's own Jupyter data directory (first on its JUPYTER_PATH): its kernel."""
+        return os.path.join(self.data_dir, "jupyter", self._slug)
+
+    @property
+    def builds(self) -> Builds:
+        """The cached environments, shared by every notebook of this data directory."""
+        return Builds.at(os.path.join(self.data_dir, "environments"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._progress = ProgressLog()
+
     def apply_resources(self, resources: Resources):
         """Limits become ``mem_limit``/``cpu_limit`` (and MEM_LIMIT/CPU_LIMIT in the env)."""
         self.mem_limit = resources.memory if resources.memory is not None else self.configured("mem_limit")
@@ -84,26 +123,56 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
         env["HOME"] = self.workdir
         return env
 
+    def get_env(self):
+        env = super().get_env()
+        if self.notebook:
+            env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [self.jupyter_dir, env.get("JUPYTER_PATH")]))
+        return env
+
     def get_args(self):
         args = super().get_args()
         if os.getuid() == 0:
             args.append("--allow-root")
+        if self.notebook:
+            kernel = self.notebook.environment.kernelSpec.name
+            args.append(f"--MappingKernelManager.default_kernel_name={kernel}")
         return args
 
     async def progress(self):
+        """What the current start does (building an environment, starting JupyterLab)."""
+        async for event in self._progress.follow():
+            yield event
+
+    async def _register_kernel(self):
+        """Build (or find) the environment; register its kernel for this notebook alone."""
+        shutil.rmtree(self.jupyter_dir, ignore_errors=True)
         if not self.notebook:
             return
+        environment = self.notebook.environment
+        built = await self.builds.ensure(
+            environment.kernelSpec, environment.name, self._progress, conda_path=self.conda_path,
+            env=build_environ(self.build_env_keep), tail_lines=self.exit_log_lines)
+        kernel_dir = os.path.join(self.jupyter_dir, "kernels", environment.kernelSpec.name)
+        os.makedirs(kernel_dir)
+        with open(os.path.join(kernel_dir, "kernel.json"), "w") as f:
+            json.dump(built.kernel_json(environment.name), f, indent=1)
+
+    def _say_starting(self):
         parts = [f"environment {self.notebook.environment.name}"]
         if self.mem_limit:
             parts.append(f"memory {format_bytes(self.mem_limit)}")
         if self.cpu_limit:
             parts.append(f"cpu {self.cpu_limit:g}")
-        yield {"progress": 20, "message": f"Starting JupyterLab locally ({', '.join(parts)})"}
+        self._progress.emit(80, f"Starting JupyterLab locally ({', '.join(parts)})")
         gpus = self.resource_policy.parse(self.notebook.resources).gpus
         if gpus:
-            yield {"progress": 30, "message": f"The local spawner allocates no GPUs ({gpus} asked for)"}
+            self._progress.emit(85, f"The local spawner allocates no GPUs ({gpus} asked for)")
 
     async def start(self):
+        self._progress.reset()
+        await self._register_kernel()
+        if self.notebook:
+            self._say_starting()
         os.makedirs(self.workdir, exist_ok=True)
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         configured = self.popen_kwargs
@@ -148,8 +217,9 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
         return f"{message}: {' | '.join(tail)}" if tail else message
 
     def delete_forever(self):
-        """The notebook is deleted: remove its working directory and log."""
+        """The notebook is deleted: remove its working directory, kernel and log."""
         shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.jupyter_dir, ignore_errors=True)
         try:
             os.remove(self.log_path)
         except FileNotFoundError:
