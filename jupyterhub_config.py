@@ -147,6 +147,23 @@ c.JupyterHub.template_paths = [TEMPLATE_DIR]
 # after logging in, the home page (the notebooks), not the spawn form of the default server
 c.JupyterHub.redirect_to_server = False
 
+# --- idle culling: SUBMARINE_CULL_IDLE_TIMEOUT=<seconds> -----------------------------------
+# jupyterhub-idle-culler stops (never removes) notebooks idle this long; they say so in the
+# API and can be started again.
+cull_idle_timeout = int(env("SUBMARINE_CULL_IDLE_TIMEOUT", "0"))
+if cull_idle_timeout:
+    c.JupyterHub.services.append({
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={cull_idle_timeout}",
+                    f"--cull-every={max(1, min(300, cull_idle_timeout // 2))}"],
+    })
+    c.JupyterHub.load_roles.append({
+        "name": "idle-culler",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    })
+    c.SubmarineService.cull_idle_timeout = cull_idle_timeout
+
 # --- Kubernetes: SUBMARINE_SPAWNER=kubernetes ---------------------------------------------
 # Notebooks become pods (SubmarineKubeSpawner) and outlive hub restarts. The hub runs in a pod
 # (or wherever a kubeconfig reaches the cluster): everything listens on all interfaces, and
@@ -171,8 +188,15 @@ if env("SUBMARINE_SPAWNER", "local") == "kubernetes":
     c.SubmarineKubeSpawner.allowed_namespaces = namespaces
     c.SubmarineService.default_namespace = namespace
     c.SubmarineService.allowed_namespaces = namespaces
+    c.SubmarineService.logs_from = "kubernetes"
     c.Spawner.start_timeout = 900  # image pulls and kernelSpec installs take minutes
     # the cluster's nodes and quotas say what fits, not the hub's machine
     c.ResourcePolicy.max_cpu = 0
     c.ResourcePolicy.max_memory = 0
     c.ResourcePolicy.max_extended = {}
+
+# --- site settings: SUBMARINE_EXTRA_CONFIG=<file> --------------------------------------------
+# a config file of your own, loaded last (by the hub and the service alike), e.g.
+#   c.OwnerQuota.max_notebooks = 5
+if env("SUBMARINE_EXTRA_CONFIG"):
+    load_subconfig(env("SUBMARINE_EXTRA_CONFIG"))  # noqa: F821 (provided by traitlets)

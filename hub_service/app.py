@@ -15,19 +15,23 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 from tornado.log import enable_pretty_logging
-from traitlets import Dict, Float, Integer, List, Unicode, default
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from submarine_spawner.kernelspec import KernelSpecPolicy
 from submarine_spawner.resources import ResourcePolicy
 
-from . import db
+from . import db, openapi
 from .environments import Environments
 from .handlers.base import HomeHandler, NotFoundHandler
 from .handlers.environments import EnvironmentHandler, EnvironmentListHandler
-from .handlers.notebooks import NotebookHandler, NotebookListHandler, PingHandler
+from .handlers.meta import MetricsHandler, OpenAPIHandler
+from .handlers.notebooks import (NotebookEventsHandler, NotebookHandler, NotebookListHandler, NotebookLogsHandler,
+                                 NotebookStartHandler, NotebookStopHandler, PingHandler)
 from .hub_client import HubClient
+from .logs import KubeLogs, LocalLogs
 from .notebooks import Notebooks
+from .quotas import OwnerQuota
 from .sync import StatusSync
 
 log = logging.getLogger("hub_service")
@@ -147,6 +151,28 @@ class SubmarineService(Application):
              "kernelSpec": SUBMARINE_KERNEL, "description": None, "image": None},
         ]
 
+    cull_idle_timeout = Float(
+        0, help="The idle culler's timeout in seconds (0: no culler). A notebook stopped while idle "
+        "this long says it was culled."
+    ).tag(config=True)
+
+    logs_from = CaselessStrEnum(
+        ["local", "kubernetes"], "local",
+        help="Where /logs reads a server's output: the local spawner's log files, or the pods' logs.",
+    ).tag(config=True)
+
+    data_dir = Unicode(
+        help="The local spawner's data directory (its log files). Default: $SUBMARINE_DATA_DIR or ./data."
+    ).tag(config=True)
+
+    @default("data_dir")
+    def _default_data_dir(self):
+        return os.path.abspath(os.environ.get("SUBMARINE_DATA_DIR", "data"))
+
+    authenticate_prometheus = Bool(
+        True, help="Whether /metrics needs an admin token or one with read:metrics."
+    ).tag(config=True)
+
     def initialize(self, argv=None):
         super().initialize(argv)
         if self.config_file:
@@ -166,8 +192,14 @@ class SubmarineService(Application):
                 (api + "notebook/ping", PingHandler),
                 (api + "notebook/?", NotebookListHandler),
                 (api + "notebook/([^/]+)", NotebookHandler),
+                (api + "notebook/([^/]+)/stop", NotebookStopHandler),
+                (api + "notebook/([^/]+)/start", NotebookStartHandler),
+                (api + "notebook/([^/]+)/events", NotebookEventsHandler),
+                (api + "notebook/([^/]+)/logs", NotebookLogsHandler),
                 (api + "environment/?", EnvironmentListHandler),
                 (api + "environment/([^/]+)", EnvironmentHandler),
+                (api + "openapi.json", OpenAPIHandler),
+                (url_path_join(prefix, "metrics"), MetricsHandler),
             ]
         handlers += [
             (url_path_join(self.service_prefix, "oauth_callback"), HubOAuthCallbackHandler),
@@ -181,6 +213,8 @@ class SubmarineService(Application):
             notebooks=notebooks,
             environments=environments,
             api_prefix=url_path_join(self.service_prefix, "api/v1/"),
+            openapi=openapi.document(),
+            authenticate_prometheus=self.authenticate_prometheus,
             token_page=url_path_join(self.base_url, "hub/token"),
             cookie_secret=os.urandom(32),
         )
@@ -193,10 +227,12 @@ class SubmarineService(Application):
         # the singleton: the hub's own handlers (the OAuth callback) use HubOAuth.instance()
         HubOAuth.instance(parent=self, api_token=self.api_token, api_url=self.hub_api_url,
                           cache_max_age=self.auth_cache_max_age)
-        sync = StatusSync(database, hub, self.sync_interval, self.base_url, policy.extended_resources)
+        sync = StatusSync(database, hub, self.sync_interval, self.base_url, policy.extended_resources,
+                          self.cull_idle_timeout)
         environments = Environments(database, KernelSpecPolicy(parent=self))
-        notebooks = Notebooks(database, hub, sync, environments, policy, self.base_url,
-                              self.default_namespace, self.allowed_namespaces)
+        logs = LocalLogs(self.data_dir) if self.logs_from == "local" else KubeLogs()
+        notebooks = Notebooks(database, hub, sync, environments, policy, OwnerQuota(parent=self), logs,
+                              self.base_url, self.default_namespace, self.allowed_namespaces)
         app = self.make_app(notebooks, environments)
         url = urlparse(self.bind_url)
         server = app.listen(url.port or 80, address=url.hostname or "", xheaders=True,

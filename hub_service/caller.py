@@ -13,6 +13,7 @@ class Caller:
     kind: str  # "user" or "service"
     admin: bool  # may see and change every notebook
     environments: bool  # may create, change and delete environments
+    metrics: bool  # may read /metrics
 
     @classmethod
     def from_model(cls, model: dict) -> "Caller":
@@ -28,6 +29,7 @@ class Caller:
             kind=model.get("kind", "user"),
             admin=admin,
             environments=admin or bool(check_scopes({ENVIRONMENTS_SCOPE}, scopes)),
+            metrics=admin or bool(check_scopes({"read:metrics"}, scopes)),
         )
 
     def owns(self, owner: str) -> bool:

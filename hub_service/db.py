@@ -1,4 +1,4 @@
-"""The service's own tables, notebooks and environments, and how work reaches them.
+"""The service's own tables, notebooks, their events and environments, and how work reaches them.
 
 SQLAlchemy Core on a synchronous driver (sqlite by default, psycopg for
 PostgreSQL). Every unit of work runs in one transaction on a small thread pool
@@ -13,8 +13,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, Boolean, Column, DateTime, MetaData, String, Table, Text, UniqueConstraint,
-                        create_engine, event)
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, TypeDecorator,
+                        UniqueConstraint, create_engine, event)
 from sqlalchemy.engine import make_url
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,25 +24,17 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class UTCDateTime(DateTime):
-    """Timezone-aware UTC on the way out, whatever the backend stores."""
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes, whatever the backend stores (sqlite keeps no offset)."""
 
+    impl = DateTime(timezone=True)
     cache_ok = True
 
-    def __init__(self):
-        super().__init__(timezone=True)
+    def process_bind_param(self, value, dialect):
+        return value.astimezone(timezone.utc) if value is not None and value.tzinfo else value
 
-    def result_processor(self, dialect, coltype):
-        parent = super().result_processor(dialect, coltype)
-
-        def process(value):
-            if parent:
-                value = parent(value)
-            if value is not None and value.tzinfo is None:
-                value = value.replace(tzinfo=timezone.utc)
-            return value
-
-        return process
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 metadata = MetaData()
@@ -74,8 +66,20 @@ notebooks = Table(
     Column("deleted_time", UTCDateTime()),
     # True once the hub has started the server; rows never seen there are creates in flight
     Column("on_hub", Boolean, nullable=False),
+    # the hub's last activity of the server while it ran: tells an idle cull from a stop
+    Column("last_activity", UTCDateTime()),
     UniqueConstraint("owner", "name", name="uq_notebooks_owner_name"),
     UniqueConstraint("owner", "server_name", name="uq_notebooks_owner_server"),
+)
+
+# Every change of a notebook's status or reason, oldest first (ids increase).
+notebook_events = Table(
+    "notebook_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notebook_id", String(64), nullable=False, index=True),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("message", Text),
 )
 
 _DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}

@@ -88,6 +88,10 @@ class HubClient:
         body = {"display_name": display_name, "user_options": user_options}
         return await self.call("PUT", self.server_path(user, server), body)
 
+    async def patch_server(self, user, server, user_options) -> dict:
+        """New user_options for a stopped server (400 while it is active)."""
+        return await self.call("PATCH", self.server_path(user, server), {"user_options": user_options})
+
     async def start_server(self, user, server):
         """POST with no options: start with the stored user_options."""
         return await self.call("POST", self.server_path(user, server))

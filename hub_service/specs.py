@@ -39,12 +39,11 @@ class EnvironmentRef(BaseModel):
     name: EnvironmentName
 
 
-class NotebookPodSpec(BaseModel):
+class PodSpecFields(BaseModel):
+    """What a notebook's pod (or process) gets: its environment variables and resources."""
+
     envVars: dict[str, str] = Field(default_factory=dict)
     resources: str = Field(default="", max_length=1024)
-    cpu: str | None = Field(default=None, max_length=64)
-    memory: str | None = Field(default=None, max_length=64)
-    gpu: str | None = Field(default=None, max_length=64)
 
     @field_validator("envVars")
     @classmethod
@@ -55,6 +54,12 @@ class NotebookPodSpec(BaseModel):
     @classmethod
     def _resources(cls, value, info):
         return check_resources(value, info)
+
+
+class NotebookPodSpec(PodSpecFields):
+    cpu: str | None = Field(default=None, max_length=64)
+    memory: str | None = Field(default=None, max_length=64)
+    gpu: str | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
     def _merge_resource_fields(self, info):
@@ -81,6 +86,19 @@ class NotebookRequest(BaseModel):
     meta: NotebookMeta
     environment: EnvironmentRef
     spec: NotebookPodSpec = Field(default_factory=NotebookPodSpec)
+
+
+class PodSpecPatch(PodSpecFields):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NotebookPatch(BaseModel):
+    """PATCH /notebook/{id} of a stopped notebook: a new environment, envVars or resources."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    environment: EnvironmentRef | None = None
+    spec: PodSpecPatch | None = None
 
 
 class EnvironmentPatch(BaseModel):

@@ -69,8 +69,9 @@ def from_progress(event: dict, current: str):
     return (current, message) if message else None
 
 
-def from_server(server: dict, current: str):
-    """The hub's model of an existing named server."""
+def from_server(server: dict, current: str, stopped_reason: str = REASONS[STOPPED]):
+    """The hub's model of an existing named server; ``stopped_reason`` says why a
+    server that ended without a crash is stopped (e.g. the idle culler)."""
     if server.get("ready"):
         return (RUNNING, REASONS[RUNNING]) if current != RUNNING else None
     pending = server.get("pending")
@@ -85,4 +86,4 @@ def from_server(server: dict, current: str):
     last_exit = (server.get("state") or {}).get("last_exit")
     if last_exit:
         return FAILED, f"The notebook server exited unexpectedly ({last_exit.get('message')})"
-    return (STOPPED, REASONS[STOPPED]) if current != STOPPED else None
+    return (STOPPED, stopped_reason) if current != STOPPED else None

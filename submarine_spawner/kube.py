@@ -65,6 +65,11 @@ def bootstrap_source() -> str:
     return Path(bootstrap.__file__).read_text()
 
 
+def label_value(text: str) -> str:
+    """A notebook id or owner as a label value (the service finds pods by it)."""
+    return safe_slug(text, is_valid=is_valid_label)
+
+
 def literal_env_value(value: str) -> str:
     """Kubernetes expands ``$(VAR)`` in env values and reads ``$$`` as ``$``."""
     return value.replace("$", "$$")
@@ -205,8 +210,8 @@ class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
         self.image = notebook.environment.dockerImage if notebook else image
         labels = {}
         if notebook:
-            labels = {"notebook-id": safe_slug(notebook.notebookId, is_valid=is_valid_label),
-                      "notebook-owner-id": safe_slug(self.user.name, is_valid=is_valid_label)}
+            labels = {"notebook-id": label_value(notebook.notebookId),
+                      "notebook-owner-id": label_value(self.user.name)}
         self.extra_labels = {**self.configured("extra_labels"), **labels}
         self.storage_extra_labels = {**self.configured("storage_extra_labels"), **labels}
         cmd = self.configured("cmd")

@@ -91,7 +91,8 @@ def parse_count(value: str, entry: str) -> int:
 
 
 def parse_resources(text: str, extended_allowed=("nvidia.com/gpu",)) -> Resources:
-    """Parse ``key=value`` pairs separated by commas; unknown keys are refused."""
+    """Parse ``key=value`` pairs separated by commas; unknown keys are refused.
+    ``extended_allowed=None`` takes any extended resource name (``domain/name``)."""
     cpu = memory = None
     extended: dict[str, int] = {}
     seen = set()
@@ -110,10 +111,10 @@ def parse_resources(text: str, extended_allowed=("nvidia.com/gpu",)) -> Resource
             cpu = parse_cpu(value, entry)
         elif key == "memory":
             memory = parse_memory(value, entry)
-        elif key in extended_allowed:
+        elif key in (extended_allowed or ()) or (extended_allowed is None and _EXTENDED_NAME.match(key)):
             extended[key] = parse_count(value, entry)
         else:
-            allowed = ", ".join(["cpu", "memory", *extended_allowed])
+            allowed = ", ".join(["cpu", "memory", *(extended_allowed or ["domain/name"])])
             raise ResourceError(f"'{key}' is not a known resource (allowed: {allowed})")
     return Resources(cpu=cpu, memory=memory, extended=extended)
 

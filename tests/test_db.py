@@ -65,3 +65,14 @@ def test_a_named_conflict_is_a_409(db_url):
     with pytest.raises(ApiError) as caught:
         asyncio.run(with_database(db_url, duplicate))
     assert caught.value.code == 409 and caught.value.message == "taken"
+
+
+def test_times_come_back_in_utc(db_url):
+    db.upgrade(db_url, SEED)
+
+    async def created(database):
+        return await database.run(lambda connection: connection.execute(
+            select(db.environments.c.created)).scalar())
+
+    value = asyncio.run(with_database(db_url, created))
+    assert value.utcoffset().total_seconds() == 0

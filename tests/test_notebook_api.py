@@ -68,6 +68,7 @@ def test_seed_flow_to_running_and_back(hub, alice):
     code, body = api.call("GET", f"/api/v1/notebook/{notebook_id}")
     got = envelope_ok(code, body, "Get the notebook instance")
     assert got["uid"] == created["uid"] and got["spec"] == created["spec"]
+    assert got["createdTime"] == created["createdTime"]  # read back from the DB, offset and all
 
     code, body = api.call("DELETE", f"/api/v1/notebook/{notebook_id}")
     deleted = envelope_ok(code, body, "Delete the notebook instance")

@@ -89,8 +89,15 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
             message = (error.log_message % error.args if error.log_message else None) or self._reason
         else:
             code, message = 500, "Internal error in the Submarine service; its log has the details"
+        if code == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.set_status(code)
         self.finish(json.dumps(envelope(code, message)))
+
+    def allowed_methods(self) -> list[str]:
+        """The methods this handler implements (tornado's defaults answer 405)."""
+        return [method for method in self.SUPPORTED_METHODS
+                if getattr(type(self), method.lower()) is not getattr(web.RequestHandler, method.lower())]
 
     def log_exception(self, typ, value, tb):
         if isinstance(value, ApiError):

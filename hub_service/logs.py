@@ -1,0 +1,68 @@
+"""The last lines a notebook's single-user server wrote.
+
+Locally, the log file the local spawner writes; on Kubernetes, the pod's logs
+from the cluster's API (the pod found by its ``notebook-id`` label).
+"""
+
+import asyncio
+import os
+
+from submarine_spawner.local import log_file
+
+
+def tail_file(path: str, lines: int, block: int = 64 * 1024) -> list[str]:
+    """The last ``lines`` lines of a file, reading from its end (logs grow large)."""
+    try:
+        with open(path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            data, position = b"", end
+            while position > 0 and data.count(b"\n") <= lines:
+                position = max(0, position - block)
+                f.seek(position)
+                data = f.read(min(block, end - position)) + data
+                end = position
+    except FileNotFoundError:
+        return []
+    return data.decode("utf8", "replace").splitlines()[-lines:] if lines else []
+
+
+class LocalLogs:
+    def __init__(self, data_dir: str):
+        self.data_dir = data_dir
+
+    async def tail(self, notebook, lines: int) -> list[str]:
+        path = log_file(self.data_dir, notebook["owner"], notebook["server_name"])
+        return await asyncio.to_thread(tail_file, path, lines)
+
+
+class KubeLogs:
+    """Needs the hub's service account (or kubeconfig) with pods/log read in the namespaces."""
+
+    def __init__(self):
+        self._configured = None
+
+    async def _api_client(self):
+        from kubernetes_asyncio import client, config
+
+        if self._configured is None:
+            try:
+                config.load_incluster_config()
+            except config.ConfigException:
+                await config.load_kube_config()
+            self._configured = True
+        return client.ApiClient()
+
+    async def tail(self, notebook, lines: int) -> list[str]:
+        from kubernetes_asyncio import client
+
+        from submarine_spawner.kube import label_value
+
+        async with await self._api_client() as api:
+            core = client.CoreV1Api(api)
+            pods = await core.list_namespaced_pod(
+                notebook["namespace"], label_selector=f"notebook-id={label_value(notebook['notebook_id'])}")
+            if not pods.items:
+                return []  # not running: no pod, no logs
+            text = await core.read_namespaced_pod_log(
+                pods.items[0].metadata.name, notebook["namespace"], container="notebook", tail_lines=lines)
+        return text.splitlines()

@@ -1,0 +1,12 @@
+"""Prometheus metrics of the service (scraped at ``/metrics``)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+NOTEBOOKS = Gauge("submarine_notebooks", "Notebooks by status (counted at each scrape)", ["status"])
+CREATES = Counter("submarine_notebook_creates_total", "Notebooks created through the API")
+STATUS_CHANGES = Counter("submarine_notebook_status_changes_total",
+                         "Notebooks entering a status (failed: failures)", ["status"])
+SPAWN_DURATION = Histogram(
+    "submarine_notebook_spawn_duration_seconds", "From a create or start request to running",
+    buckets=(1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 300, 600, float("inf")),
+)
