@@ -54,6 +54,11 @@ MAX_LINE = 1 << 20
 class BuildError(RuntimeError):
     """A build that cannot run or failed; the message says which step and why."""
 
+    @property
+    def jupyterhub_message(self) -> str:
+        """What the hub says of the failed start: in its API's error and its progress events."""
+        return str(self)
+
 
 @dataclass(frozen=True)
 class Environment:
