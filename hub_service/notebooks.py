@@ -179,8 +179,9 @@ class Notebooks:
             await self._start(owner, server)
         except HubError as e:
             if e.code >= 500 and made_server:
-                # the hub took the start and the spawn failed: the notebook exists, failed
-                row.update(status=statuses.FAILED, reason=e.message)
+                # the hub took the start and the spawn failed at once: the notebook exists,
+                # failed, saying so as the hub's progress does
+                row.update(status=statuses.FAILED, reason=f"Spawn failed: {e.message}")
             else:
                 await self._undo(row, made_user, made_server)
                 if e.code == 409:
