@@ -86,6 +86,7 @@ class FakeKubeAPI(ThreadingHTTPServer):
     def reset(self, kubelet=running):
         self.requests = []
         self.pods = {}  # "namespace/name" -> pod
+        self.logs = {}  # "namespace/name" -> what the pod's notebook container wrote
         self.kubelet = kubelet
 
     def created(self, namespace: str, pod: dict) -> dict:
@@ -111,6 +112,14 @@ class _Handler(BaseHTTPRequestHandler):
         except ConnectionError:
             pass  # kubespawner stopped watching
 
+    def _text(self, text: str):
+        data = text.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _route(self):
         url = urlsplit(self.path)
         self.server.requests.append((self.command, url.path))
@@ -119,7 +128,9 @@ class _Handler(BaseHTTPRequestHandler):
         return namespace, kind, name[0] if name else None, url.query
 
     def do_GET(self):
-        namespace, kind, _, query = self._route()
+        namespace, kind, name, query = self._route()
+        if kind == "pods" and self.path.split("?")[0].endswith("/log"):
+            return self._text(self.server.logs.get(f"{namespace}/{name}", ""))
         if "watch=" in query:
             time.sleep(0.2)  # no news; kubespawner lists again
             return self._answer(200, None)
