@@ -5,6 +5,9 @@
     same user_options), interleaved round by round.
 (b) Reads: GET /api/v1/notebook/{id} vs the hub's GET /hub/api/users/{u}/servers/{s}
     for the same running server, each on its own port and both through the proxy.
+(c) Environments: POST-to-running of the first notebook in an environment with a pip
+    dependency (it builds the environment) and of later ones (they find it built), vs a
+    notebook in an environment with no dependencies, interleaved round by round.
 
 Prints medians and ratios (ours / hub's). Machines here are noisy: read the ratios.
 """
@@ -21,13 +24,14 @@ from urllib.parse import urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.harness import Api, Hub, notebook_body  # noqa: E402
+from tests.wheels import make_wheel, requirement  # noqa: E402
 
 POLL = 0.01
 
 
-def spawn_via_api(hub: Hub, api: Api, name: str) -> float:
+def spawn_via_api(hub: Hub, api: Api, name: str, environment: str = "notebook-env") -> float:
     start = time.perf_counter()
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body(name, resources=""))
+    code, body = api.call("POST", "/api/v1/notebook", notebook_body(name, environment=environment, resources=""))
     assert code == 200, body
     notebook_id = body["result"]["notebookId"]
     while api.call("GET", f"/api/v1/notebook/{notebook_id}")[1]["result"]["status"] != "running":
@@ -81,7 +85,8 @@ def main():
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="submarine-bench-") as data:
-        hub = Hub(Path(data)).start()
+        # pip URLs for (c)'s local wheel; no package index: nothing is downloaded
+        hub = Hub(Path(data), SUBMARINE_ALLOW_PIP_URLS="1", PIP_NO_INDEX="1").start()
         try:
             owner = "bench"
             api = hub.client(owner)
@@ -117,6 +122,18 @@ def main():
                     our_samples += ours_reader.timed_gets(ours_path, args.reads // 10)
                     hub_samples += hubs_reader.timed_gets(hubs_path, args.reads // 10)
                 reads[label] = (median_ms(our_samples), median_ms(hub_samples))
+
+            wheel = make_wheel(Path(data), "benchpkg", source="VALUE = 1\n")
+            code, body = hub.admin.call("POST", "/api/v1/environment", {
+                "name": "bench-pip", "dockerImage": "python:3.11-slim",
+                "kernelSpec": {"name": "bench_py3", "pipDependencies": [requirement(wheel)]}})
+            assert code == 200, body
+            first = 1000 * spawn_via_api(hub, api, "pip-first", "bench-pip")
+            built, plain = [], []
+            for i in range(args.spawns):
+                built.append(spawn_via_api(hub, api, f"pip-{i}", "bench-pip"))
+                plain.append(spawn_via_api(hub, api, f"plain-{i}"))
+            c_built, c_plain = median_ms(built), median_ms(plain)
         finally:
             hub.stop()
 
@@ -127,6 +144,10 @@ def main():
     for label, (mine, hubs) in reads.items():
         print(f"(b) GET one notebook, {label}, {args.reads} each: API {mine:.2f} ms, hub server model "
               f"{hubs:.2f} ms, ratio {mine / hubs:.3f} (target <= 0.5)")
+    print(f"(c) first notebook in an environment with 1 pip dependency (builds it): {first:.0f} ms, "
+          f"ratio {first / c_plain:.3f} to no dependencies ({c_plain:.0f} ms)")
+    print(f"(c) later notebooks in it, {args.spawns} rounds: {c_built:.0f} ms, no dependencies {c_plain:.0f} ms, "
+          f"ratio {c_built / c_plain:.3f} (target <= 1.1)")
 
 
 if __name__ == "__main__":
