@@ -48,7 +48,7 @@ LINK_HUB_PACKAGES = ("import sys, sysconfig; "
                      ".write(''.join(path + '\\n' for path in sys.argv[1:]))")
 LOCK_POLL = 0.2  # seconds between looks at a lock another process holds
 OUTPUT_EVERY = 1.0  # at most one progress event a second with a build's latest output line
-MAX_LINE = 1 << 20
+MAX_LINE = 1 << 20  # the longest line of build output read as one
 
 
 class BuildError(RuntimeError):
