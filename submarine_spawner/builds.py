@@ -35,6 +35,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from jupyterhub.spawner import SpawnException
+
 from .bootstrap import conda_argv, pip_argv
 from .options import KernelSpec
 from .progress import ProgressLog
@@ -51,13 +53,20 @@ OUTPUT_EVERY = 1.0  # at most one progress event a second with a build's latest 
 MAX_LINE = 1 << 20  # the longest line of build output read as one
 
 
-class BuildError(RuntimeError):
-    """A build that cannot run or failed; the message says which step and why."""
+class BuildError(SpawnException):
+    """A build that cannot run or failed; the message says which step and why.
 
-    @property
-    def jupyterhub_message(self) -> str:
-        """What the hub says of the failed start: in its API's error and its progress events."""
-        return str(self)
+    To the hub, a start it declines rather than a bug of its own: logged without a
+    traceback, counted as a failure (not an error), its message in the hub API's
+    answer and in the progress event that ends the start. Status 500, as any failed
+    start, so the notebook stays, ``failed``, however soon the build fails.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message, reason="environment_build", status_code=500)
+
+    def __str__(self):
+        return self.message
 
 
 @dataclass(frozen=True)
