@@ -80,7 +80,7 @@ class Reader:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spawns", type=int, default=5, help="spawn rounds for (a)")
+    parser.add_argument("--spawns", type=int, default=7, help="spawn rounds for (a)")
     parser.add_argument("--reads", type=int, default=2000, help="GETs of each kind for (b)")
     args = parser.parse_args()
 
