@@ -5,25 +5,8 @@ from the cluster's API (the pod found by its ``notebook-id`` label).
 """
 
 import asyncio
-import os
 
-from submarine_spawner.local import log_file
-
-
-def tail_file(path: str, lines: int, block: int = 64 * 1024) -> list[str]:
-    """The last ``lines`` lines of a file, reading from its end (logs grow large)."""
-    try:
-        with open(path, "rb") as f:
-            end = f.seek(0, os.SEEK_END)
-            data, position = b"", end
-            while position > 0 and data.count(b"\n") <= lines:
-                position = max(0, position - block)
-                f.seek(position)
-                data = f.read(min(block, end - position)) + data
-                end = position
-    except FileNotFoundError:
-        return []
-    return data.decode("utf8", "replace").splitlines()[-lines:] if lines else []
+from submarine_spawner.local import log_file, tail_lines
 
 
 class LocalLogs:
@@ -32,7 +15,7 @@ class LocalLogs:
 
     async def tail(self, notebook, lines: int) -> list[str]:
         path = log_file(self.data_dir, notebook["owner"], notebook["server_name"])
-        return await asyncio.to_thread(tail_file, path, lines)
+        return await asyncio.to_thread(tail_lines, path, lines)
 
 
 class KubeLogs:

@@ -29,9 +29,30 @@ from .progress import ProgressLog
 from .resources import Resources, format_bytes
 
 
+def notebook_path(user: str, server: str) -> str:
+    """A notebook's place below a data directory's notebooks/, jupyter/ and logs/."""
+    return os.path.join(quote(user, safe=""), server or "default-server")
+
+
 def log_file(data_dir: str, user: str, server: str) -> str:
     """Where a notebook's server writes its output (the service reads it for ``/logs``)."""
-    return os.path.join(data_dir, "logs", quote(user, safe=""), (server or "default-server") + ".log")
+    return os.path.join(data_dir, "logs", notebook_path(user, server) + ".log")
+
+
+def tail_lines(path: str, lines: int, block: int = 64 * 1024) -> list[str]:
+    """The last ``lines`` lines of a file, reading from its end (logs grow large)."""
+    try:
+        with open(path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            data, position = b"", end
+            while position > 0 and data.count(b"\n") <= lines:
+                position = max(0, position - block)
+                f.seek(position)
+                data = f.read(min(block, end - position)) + data
+                end = position
+    except OSError:  # none yet, or unreadable: nothing to show
+        return []
+    return data.decode("utf8", "replace").splitlines()[-lines:] if lines else []
 
 
 class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
@@ -83,7 +104,7 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
 
     @property
     def _slug(self):
-        return os.path.join(quote(self.user.name, safe=""), self.name or "default-server")
+        return notebook_path(self.user.name, self.name)
 
     @property
     def workdir(self) -> str:
@@ -206,12 +227,8 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
             return
 
     def describe_exit(self, status) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(max(0, os.path.getsize(self.log_path) - 8192))
-                lines = f.read().decode("utf8", "replace").splitlines()
-        except OSError:
-            lines = []
+        # a few hundred lines hold the last non-blank ones
+        lines = tail_lines(self.log_path, 200)
         tail = [line.strip() for line in lines if line.strip()][-self.exit_log_lines:]
         message = f"exit status {status}"
         return f"{message}: {' | '.join(tail)}" if tail else message
