@@ -225,8 +225,9 @@ class Builds:
                         for number, (what, argv) in enumerate(steps):
                             percent = 10 + 60 * number // len(steps)
                             progress.emit(percent, f"{what} ...")
-                            await self._run(what, argv, env, log, tail_lines, lambda line: progress.emit(
-                                percent, f"{what}: {line}"))
+                            await self._run(what, argv, env, log, tail_lines,
+                                            lambda line, percent=percent, what=what: progress.emit(
+                                                percent, f"{what}: {line}"))
                         marker = os.path.join(prefix, MARKER)
                         with open(marker + ".new", "w") as f:
                             json.dump({"label": label, "built": datetime.now(timezone.utc).isoformat(),
