@@ -21,10 +21,19 @@ bench: install
 
 install: $(VENV)/.installed $(PROXY)
 
+# Run as root, the hub runs notebooks as unprivileged OS users, who must be able to run the
+# venv's Python: a Python they cannot reach (under /root, say) is replaced by /usr/bin/python3.
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
 		{ echo "Python >= 3.10 is needed (found $$($(PYTHON) --version)); set PYTHON=python3.x"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@python=$$($(PYTHON) -c 'import sys; print(sys.executable)'); \
+	if [ "$$(id -u)" = 0 ] && ! runuser -u nobody -- "$$python" -c '' 2>/dev/null; then \
+		echo "$$python is closed to other users, who run the notebooks: the venv uses /usr/bin/python3"; \
+		python=/usr/bin/python3; \
+	fi; \
+	if ! [ -x $(BIN)/python ] || { [ "$$(id -u)" = 0 ] && ! runuser -u nobody -- $(BIN)/python -c '' 2>/dev/null; }; then \
+		rm -rf $(VENV) && "$$python" -m venv $(VENV); \
+	fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@

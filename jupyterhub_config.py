@@ -22,7 +22,15 @@ HERE = Path(__file__).resolve().parent
 env = os.environ.get
 
 data_dir = Path(env("SUBMARINE_DATA_DIR", HERE / "data")).resolve()
-data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+# Notebooks run as other OS users when the hub is root: they may pass through the data
+# directory to their own workspaces (0711), and read nothing else in it. Everything the hub
+# and the service make is theirs alone (umask), the secrets and databases made before too.
+os.umask(0o077)
+data_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
+data_dir.chmod(0o711)
+for made in data_dir.iterdir():
+    if made.is_file():
+        made.chmod(made.stat().st_mode & 0o700)
 
 
 def secret_file(name: str, variable: str, nbytes: int = 24) -> str:
@@ -101,6 +109,8 @@ c.JupyterHub.services = [
         "name": "submarine",
         "url": f"http://127.0.0.1:{service_port}",
         "command": [sys.executable, "-m", "hub_service", "--config", str(Path(__file__).resolve())],
+        # a token of its own, so further replicas of the service can share it
+        "api_token": secret_file("service-token", "SUBMARINE_SERVICE_TOKEN", 32),
         # the service re-reads this file: give it the same knobs
         "environment": {k: v for k, v in os.environ.items() if k.startswith("SUBMARINE_")}
         | {"SUBMARINE_DATA_DIR": str(data_dir)},
@@ -112,6 +122,10 @@ c.JupyterHub.services = [
 c.JupyterHub.custom_scopes = {
     "custom:submarine:environments": {
         "description": "Create, change and delete Submarine notebook environments.",
+    },
+    "custom:submarine:admission": {
+        "description": "Ask the Submarine service to admit server starts, and report how servers end "
+                       "(the hub's spawners only).",
     },
 }
 c.JupyterHub.load_roles = [
@@ -131,18 +145,20 @@ c.JupyterHub.load_roles = [
 # every user may call the API (and only sees their own notebooks there)
 c.JupyterHub.extra_user_scopes = ["access:services!service=submarine"]
 
-# --- the home page: a spawn form for notebooks, and what each one runs beside its name -----
-# The form lists environments with the token of a service that may only reach the API.
+# --- the spawners' token: admission of every start, reports, the spawn form's environments --
 c.JupyterHub.services.append({
-    "name": "submarine-spawn-form",
-    "api_token": secret_file("spawn-form-token", "SUBMARINE_SPAWN_FORM_TOKEN", 32),
+    "name": "submarine-spawner",
+    "api_token": secret_file("spawner-token", "SUBMARINE_SPAWNER_TOKEN", 32),
 })
 c.JupyterHub.load_roles.append({
-    "name": "submarine-spawn-form",
-    "description": "The home page's spawn form: read the environment catalogue, nothing else.",
-    "scopes": ["access:services!service=submarine"],
-    "services": ["submarine-spawn-form"],
+    "name": "submarine-spawner",
+    "description": "The hub's spawners: ask the Submarine service to admit starts, report how servers end, "
+                   "list environments for the spawn form; nothing else.",
+    "scopes": ["access:services!service=submarine", "custom:submarine:admission"],
+    "services": ["submarine-spawner"],
 })
+
+# --- the home page: what each notebook runs beside its name ---------------------------------
 c.JupyterHub.template_paths = [TEMPLATE_DIR]
 # after logging in, the home page (the notebooks), not the spawn form of the default server
 c.JupyterHub.redirect_to_server = False
@@ -183,9 +199,8 @@ if env("SUBMARINE_SPAWNER", "local") == "kubernetes":
     c.JupyterHub.hub_connect_url = f"http://{hub_host}:{hub_port}"
     c.JupyterHub.services[0]["url"] = f"http://{hub_host}:{service_port}"
     c.SubmarineService.bind_url = f"http://0.0.0.0:{service_port}"
-    # one list for both: the service refuses what the spawner would refuse
+    # the service admits a namespace of the list; the spawner runs pods where it admitted
     c.KubeSpawner.namespace = namespace
-    c.SubmarineKubeSpawner.allowed_namespaces = namespaces
     c.SubmarineService.default_namespace = namespace
     c.SubmarineService.allowed_namespaces = namespaces
     c.SubmarineService.logs_from = "kubernetes"

@@ -22,17 +22,21 @@ from submarine_spawner.kernelspec import KernelSpecPolicy
 from submarine_spawner.resources import ResourcePolicy
 
 from . import db, openapi
+from .admission import Admission
 from .environments import Environments
 from .handlers.base import HomeHandler, NotFoundHandler
 from .handlers.environments import EnvironmentHandler, EnvironmentListHandler
 from .handlers.meta import MetricsHandler, OpenAPIHandler
 from .handlers.notebooks import (NotebookEventsHandler, NotebookHandler, NotebookListHandler, NotebookLogsHandler,
                                  NotebookStartHandler, NotebookStopHandler, PingHandler)
-from .hub_client import HubClient
+from .handlers.spawner import AdmissionHandler, ReportHandler
+from .hub.client import HubClient
+from .hub.controller import Controller
+from .hub.sync import StatusSync
+from .leader import Leadership
 from .logs import KubeLogs, LocalLogs
 from .notebooks import Notebooks
 from .quotas import OwnerQuota
-from .sync import StatusSync
 
 log = logging.getLogger("hub_service")
 
@@ -63,6 +67,11 @@ class SubmarineService(Application):
     description = "The Apache Submarine Notebook REST API as a JupyterHub service."
 
     aliases = {"config": "SubmarineService.config_file", "log-level": "Application.log_level"}
+
+    @default("log_level")
+    def _default_log_level(self):
+        # what an operator needs: admissions, corrections, removals (reads log at debug)
+        return logging.INFO
 
     config_file = Unicode(
         "", help="A config file to load, normally the hub's jupyterhub_config.py."
@@ -110,11 +119,28 @@ class SubmarineService(Application):
     ).tag(config=True)
 
     sync_interval = Float(
-        2.0, help="Seconds between passes that reconcile notebook statuses with the hub."
+        2.0, help="Seconds between quick passes over the hub's active servers (and retries of "
+        "pending changes). Cheap: it reads active servers only."
+    ).tag(config=True)
+
+    full_sync_interval = Float(
+        300.0, help="Seconds between full passes over every server the hub has, which catch what "
+        "the spawners' reports missed (one is made when the service starts)."
+    ).tag(config=True)
+
+    request_timeout = Float(
+        10.0, help="Seconds a request waits for the hub to take the change it asks for. Past it a "
+        "create is called off (503), and a start, stop or delete is accepted (202) and carried "
+        "out when the hub answers."
+    ).tag(config=True)
+
+    hub_timeout = Float(
+        30.0, help="Seconds the service waits for one answer of the hub's REST API."
     ).tag(config=True)
 
     auth_cache_max_age = Integer(
-        300, help="Seconds the hub's answer on a token is cached (HubAuth.cache_max_age)."
+        30, help="Seconds the hub's answer on a token is cached for reads (HubAuth.cache_max_age). "
+        "Changes are always authorised by the hub at the time of the request."
     ).tag(config=True)
 
     default_namespace = Unicode(
@@ -183,7 +209,7 @@ class SubmarineService(Application):
         logging.getLogger().setLevel(self.log_level)
         asyncio.run(self.serve())
 
-    def make_app(self, notebooks, environments) -> web.Application:
+    def make_app(self, notebooks, environments, admission) -> web.Application:
         prefixes = ["/", self.service_prefix]
         handlers = []
         for prefix in prefixes:
@@ -199,6 +225,8 @@ class SubmarineService(Application):
                 (api + "environment/?", EnvironmentListHandler),
                 (api + "environment/([^/]+)", EnvironmentHandler),
                 (api + "openapi.json", OpenAPIHandler),
+                (api + "spawner/admission", AdmissionHandler),
+                (api + "spawner/report", ReportHandler),
                 (url_path_join(prefix, "metrics"), MetricsHandler),
             ]
         handlers += [
@@ -212,6 +240,7 @@ class SubmarineService(Application):
             log_function=_request_log,
             notebooks=notebooks,
             environments=environments,
+            admission=admission,
             api_prefix=url_path_join(self.service_prefix, "api/v1/"),
             openapi=openapi.document(),
             authenticate_prometheus=self.authenticate_prometheus,
@@ -223,20 +252,28 @@ class SubmarineService(Application):
         policy = ResourcePolicy(parent=self)
         await asyncio.to_thread(db.upgrade, self.db_url, self.seed_environments)
         database = db.Database(self.db_url)
-        hub = HubClient(self.hub_api_url, self.api_token)
+        hub = HubClient(self.hub_api_url, self.api_token, timeout=self.hub_timeout)
         # the singleton: the hub's own handlers (the OAuth callback) use HubOAuth.instance()
         HubOAuth.instance(parent=self, api_token=self.api_token, api_url=self.hub_api_url,
                           cache_max_age=self.auth_cache_max_age)
-        sync = StatusSync(database, hub, self.sync_interval, self.base_url, policy.extended_resources,
-                          self.cull_idle_timeout)
+        leadership = Leadership(database, self.sync_interval)
+        controller = Controller(database=database, hub=hub)
+        sync = StatusSync(database=database, hub=hub, controller=controller, leadership=leadership,
+                          interval=self.sync_interval, full_interval=self.full_sync_interval,
+                          cull_idle_timeout=self.cull_idle_timeout)
+        controller.sync = sync
         environments = Environments(database, KernelSpecPolicy(parent=self))
         logs = LocalLogs(self.data_dir) if self.logs_from == "local" else KubeLogs()
-        notebooks = Notebooks(database, hub, sync, environments, policy, OwnerQuota(parent=self), logs,
-                              self.base_url, self.default_namespace, self.allowed_namespaces)
-        app = self.make_app(notebooks, environments)
+        notebooks = Notebooks(database=database, hub=hub, controller=controller, sync=sync,
+                              environments=environments, policy=policy, quota=OwnerQuota(parent=self), logs=logs,
+                              base_url=self.base_url, default_namespace=self.default_namespace,
+                              namespaces=self.allowed_namespaces, request_timeout=self.request_timeout)
+        admission = Admission(notebooks=notebooks, hub=hub, sync=sync)
+        app = self.make_app(notebooks, environments, admission)
         url = urlparse(self.bind_url)
         server = app.listen(url.port or 80, address=url.hostname or "", xheaders=True,
                             max_body_size=1024 * 1024)
+        leadership.start()
         sync.start()
         log.info("Submarine notebook API at %s%s and %s", self.bind_url.rstrip("/"), "/api/v1/notebook",
                  url_path_join(self.service_prefix, "api/v1/notebook"))
@@ -249,5 +286,7 @@ class SubmarineService(Application):
         log.info("Stopping the Submarine service")
         server.stop()
         await sync.stop()
+        await controller.stop()
+        await leadership.stop()
         hub.close()
         database.close()

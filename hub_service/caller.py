@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from jupyterhub.services.auth import check_scopes
 
 ENVIRONMENTS_SCOPE = "custom:submarine:environments"
+# the hub's spawners: admission of every start, and reports of how servers end
+ADMISSION_SCOPE = "custom:submarine:admission"
 
 
 @dataclass(frozen=True)
@@ -14,6 +16,7 @@ class Caller:
     admin: bool  # may see and change every notebook
     environments: bool  # may create, change and delete environments
     metrics: bool  # may read /metrics
+    spawner: bool  # the hub's spawners: may ask for admission and report
 
     @classmethod
     def from_model(cls, model: dict) -> "Caller":
@@ -30,6 +33,7 @@ class Caller:
             admin=admin,
             environments=admin or bool(check_scopes({ENVIRONMENTS_SCOPE}, scopes)),
             metrics=admin or bool(check_scopes({"read:metrics"}, scopes)),
+            spawner=bool(check_scopes({ADMISSION_SCOPE}, scopes)),
         )
 
     def owns(self, owner: str) -> bool:

@@ -13,8 +13,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, TypeDecorator,
-                        UniqueConstraint, create_engine, event)
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
+                        TypeDecorator, UniqueConstraint, create_engine, event)
 from sqlalchemy.engine import make_url
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,7 +48,9 @@ environments = Table(
     Column("updated", UTCDateTime(), nullable=False),
 )
 
-# One notebook = one named server (owner, server_name) on the hub.
+# One notebook = one named server (owner, server_name) on the hub. A row holds both what the
+# user asked for (desired, pending: the controller still has to carry it out) and what the
+# hub last said (status, reason).
 notebooks = Table(
     "notebooks", metadata,
     Column("notebook_id", String(64), primary_key=True),
@@ -62,14 +64,32 @@ notebooks = Table(
     Column("status", String(16), nullable=False),
     Column("reason", Text),
     Column("created_time", UTCDateTime(), nullable=False),
-    # set when a DELETE was accepted; the row goes once the hub has removed the server
+    # set when a DELETE was accepted: the notebook is gone for clients, the controller removes
+    # its server and then the row
     Column("deleted_time", UTCDateTime()),
-    # True once the hub has started the server; rows never seen there are creates in flight
-    Column("on_hub", Boolean, nullable=False),
     # the hub's last activity of the server while it ran: tells an idle cull from a stop
     Column("last_activity", UTCDateTime()),
+    # True once a start of its server was admitted: the server is the notebook's
+    Column("admitted", Boolean, nullable=False),
+    # "running" or "stopped": what the owner last asked for
+    Column("desired", String(8), nullable=False),
+    # True while the hub has not yet done what was asked (or the delete not carried out)
+    Column("pending", Boolean, nullable=False),
+    # failed attempts at the pending change, and when the controller tries again
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("retry_at", UTCDateTime()),
     UniqueConstraint("owner", "name", name="uq_notebooks_owner_name"),
     UniqueConstraint("owner", "server_name", name="uq_notebooks_owner_server"),
+    Index("ix_notebooks_status", "status"),
+    Index("ix_notebooks_pending", "pending"),
+)
+
+# One row per owner: a write that must see all of an owner's notebooks at once (a quota check
+# and the insert it allows) locks the owner's row first.
+owners = Table(
+    "owners", metadata,
+    Column("name", String(255), primary_key=True),
+    Column("version", Integer, nullable=False),
 )
 
 # Every change of a notebook's status or reason, oldest first (ids increase).

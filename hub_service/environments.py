@@ -5,13 +5,11 @@ Reading needs any valid token; writing needs an admin or the
 created with, so changing or deleting an environment never breaks one.
 """
 
-from sqlalchemy import delete, select, update
-
 from submarine_spawner.kernelspec import KernelSpecPolicy
 
-from . import specs
+from . import specs, store
 from .caller import ENVIRONMENTS_SCOPE, Caller
-from .db import Database, environments, utcnow
+from .db import Database, utcnow
 from .envelope import ApiError
 from .ids import IdGenerator, insert_with_fresh_id
 
@@ -23,7 +21,7 @@ def environment_result(row) -> dict:
 
 
 def _by_name(connection, name):
-    row = connection.execute(select(environments).where(environments.c.name == name)).mappings().first()
+    row = store.environment(connection, name)
     if row is None:
         raise ApiError(404, NOT_FOUND)
     return row
@@ -51,10 +49,7 @@ class Environments:
         return spec
 
     async def list(self) -> list[dict]:
-        def rows(connection):
-            return connection.execute(select(environments).order_by(environments.c.name)).mappings().all()
-
-        return [environment_result(row) for row in await self.database.run(rows)]
+        return [environment_result(row) for row in await self.database.run(store.all_environments)]
 
     async def get(self, name: str) -> dict:
         return environment_result(await self.database.run(_by_name, name))
@@ -63,16 +58,17 @@ class Environments:
         self._require_writer(caller)
         spec = self._validate(specs.EnvironmentSpec, body).model_dump()
 
-        def conflict(connection):
-            taken = connection.execute(select(environments.c.name).where(environments.c.name == spec["name"]))
-            return taken.first() and f"An environment named '{spec['name']}' already exists"
+        def insert(connection, row):
+            if store.environment(connection, spec["name"]):
+                raise ApiError(409, f"An environment named '{spec['name']}' already exists")
+            store.insert_environment(connection, row)
 
         now = utcnow()
         row = await insert_with_fresh_id(
-            self.database, environments, self.ids,
+            self.database, self.ids,
             lambda environment_id: {"environment_id": environment_id, "name": spec["name"], "spec": spec,
                                     "created": now, "updated": now},
-            conflict,
+            insert,
         )
         return environment_result(row)
 
@@ -85,8 +81,7 @@ class Environments:
         def change(connection):
             row = dict(_by_name(connection, name))
             row["spec"] = self._validate(specs.EnvironmentSpec, {**row["spec"], **patch}).model_dump()
-            connection.execute(update(environments).where(environments.c.name == name)
-                               .values(spec=row["spec"], updated=utcnow()))
+            store.change_environment(connection, name, row["spec"])
             return row
 
         return environment_result(await self.database.run(change))
@@ -96,7 +91,7 @@ class Environments:
 
         def remove(connection):
             row = _by_name(connection, name)
-            connection.execute(delete(environments).where(environments.c.name == name))
+            store.delete_environment(connection, name)
             return row
 
         return environment_result(await self.database.run(remove))

@@ -1,72 +1,44 @@
-"""Notebook use-cases: a DB row and the owner's named server on the hub, kept together.
+"""Notebook use-cases: what a request asks of a notebook, written down, then carried out.
 
-Create validates everything first, then inserts the row (the unique constraints
-decide concurrent creates), creates the user on demand and the named server
-with the seam ``user_options``, and asks the hub to start it. It answers once
-the hub has accepted the start; anything the hub refuses is undone, so a bad
-request leaves no user, server or row behind. Stop, start and update act on the
-same server; events and logs read what happened.
+Every change is first written into the notebook's row as what the owner asked for (create,
+start, stop, delete); the controller then drives the hub there, and the request waits for
+its first step, at most ``request_timeout`` seconds. The answer says which happened:
+
+* done: the hub took it (a create or start has begun, a stop or delete has happened or is
+  under way);
+* refused: the hub said no (429 busy, or another 4xx); the request is undone and its answer
+  is the hub's refusal;
+* not known yet (the hub is slow or unreachable): a create is called off and answered 503
+  with Retry-After: its row is marked deleted first, so anything the hub does later is
+  refused at admission and removed; a start, stop or delete is kept and answered 202
+  ("accepted"): the controller carries it out when the hub answers.
+
+A DELETE always wins: it is a mark no later start passes (admission refuses it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
-from pydantic import ValidationError
-from sqlalchemy import delete, func, or_, select, update
+from submarine_spawner.contract import admitted, notebook_spec
 
-from submarine_spawner.options import NotebookOptions, explain
-
-from . import history, metrics, specs, statuses
+from . import metrics, specs, statuses, store
 from .caller import Caller
-from .db import Database, notebooks, utcnow
+from .db import Database
 from .envelope import ApiError
 from .environments import Environments
-from .hub_client import HubClient, HubError
+from .hub.client import HubClient, HubError
+from .hub.controller import Controller, Outcome
 from .ids import IdGenerator, insert_with_fresh_id
 from .quotas import OwnerQuota, usage
 from .records import isotime, new_row, notebook_result, server_name
-from .sync import StatusSync
 
 log = logging.getLogger(__name__)
 
 NOT_FOUND = "Notebook not found."
-# how often to look whether the hub has begun a start it was asked for
-START_POLL = 0.02
 # how often a live event stream looks for news
 EVENT_POLL = 0.25
-
-
-def _live_row(connection, notebook_id):
-    row = connection.execute(select(notebooks).where(
-        notebooks.c.notebook_id == notebook_id, notebooks.c.deleted_time.is_(None))).mappings().first()
-    if row is None:
-        raise ApiError(404, NOT_FOUND)
-    return row
-
-
-def _remove_row(connection, notebook_id):
-    connection.execute(delete(notebooks).where(notebooks.c.notebook_id == notebook_id))
-    history.forget(connection, [notebook_id])
-
-
-def _started_on_hub(connection, row):
-    """The hub has the server and took its start: the reconcile pass may look at it now."""
-    connection.execute(update(notebooks).where(notebooks.c.notebook_id == row["notebook_id"])
-                       .values(on_hub=True, status=row["status"], reason=row["reason"]))
-    history.record(connection, row["notebook_id"], row["status"], row["reason"])
-
-
-def hub_error(e: HubError, action: str) -> ApiError:
-    """What the hub said, as an error for our client."""
-    if e.code == 429:
-        return ApiError(429, f"JupyterHub is busy starting other servers; retry later ({e.message})",
-                        {"Retry-After": e.headers.get("Retry-After", "10")})
-    if 400 <= e.code < 500:
-        return ApiError(e.code if e.code in (403, 409) else 400, f"JupyterHub refused to {action}: {e.message}")
-    return ApiError(503 if e.code == 503 else 502, f"JupyterHub failed to {action}: {e.message}")
 
 
 def event_result(event: dict) -> dict:
@@ -74,11 +46,26 @@ def event_result(event: dict) -> dict:
             "message": event["message"]}
 
 
+def outcome_error(outcome: Outcome | None, action: str, timeout: float, undone: str) -> ApiError:
+    """Why a change did not happen, for our client; ``undone`` says what was undone."""
+    if outcome is None or outcome.code >= 500:
+        why = f"JupyterHub did not answer within {timeout:g}s" if outcome is None else \
+            f"JupyterHub failed ({outcome.message})"
+        return ApiError(503, f"{why}; {undone}: try again later", {"Retry-After": "10"})
+    if outcome.code == 429:
+        return ApiError(429, f"JupyterHub is busy starting other servers; {undone}: try again later "
+                             f"({outcome.message})", {"Retry-After": f"{outcome.retry_after or 10:g}"})
+    code = outcome.code if outcome.code in (403, 409) else 400
+    return ApiError(code, f"JupyterHub refused to {action}: {outcome.message}")
+
+
 class Notebooks:
-    def __init__(self, database: Database, hub: HubClient, sync: StatusSync, environments: Environments,
-                 policy, quota: OwnerQuota, logs, base_url: str, default_namespace: str, namespaces: list[str]):
+    def __init__(self, *, database: Database, hub: HubClient, controller: Controller, sync,
+                 environments: Environments, policy, quota: OwnerQuota, logs, base_url: str,
+                 default_namespace: str, namespaces: list[str], request_timeout: float):
         self.database = database
         self.hub = hub
+        self.controller = controller
         self.sync = sync
         self.environments = environments
         self.policy = policy
@@ -87,24 +74,75 @@ class Notebooks:
         self.base_url = base_url
         self.default_namespace = default_namespace
         self.namespaces = namespaces
+        self.request_timeout = request_timeout
         self.ids = IdGenerator("notebook")
 
     @staticmethod
-    def _check_owner(caller: Caller, owner: str, verb: str):
+    def check_owner(caller: Caller, owner: str, verb: str):
         if not caller.owns(owner):
             raise ApiError(403, f"{caller.kind.capitalize()} '{caller.name}' may not {verb} notebooks "
                                 f"of '{owner}': only the owner and admins may")
 
-    async def _row(self, caller: Caller, notebook_id: str, verb: str):
-        row = await self.database.run(_live_row, notebook_id)
-        self._check_owner(caller, row["owner"], verb)
+    async def _row(self, caller: Caller, notebook_id: str, verb: str) -> dict:
+        row = await self.database.run(store.notebook, notebook_id)
+        if row is None:
+            raise ApiError(404, NOT_FOUND)
+        self.check_owner(caller, row["owner"], verb)
         return row
 
-    async def _check_quota(self, owner: str, resources: str, new: bool, excluding: str | None = None):
-        used = await self.database.run(usage, owner, excluding)
+    async def _current(self, notebook_id: str) -> dict:
+        row = await self.database.run(store.notebook, notebook_id)
+        if row is None:
+            raise ApiError(404, NOT_FOUND)
+        return row
+
+    def _check_quota(self, connection, owner: str, resources: str, new: bool, excluding: str | None = None):
+        """In a unit that holds the owner's lock (``store.lock_owner``)."""
+        used = usage(store.usage_rows(connection, owner, excluding))
         self.quota.check(owner, used, self.policy.parse(resources), new)
 
-    # --- create ---------------------------------------------------------------------
+    # --- a new notebook (here, or started on the hub: admission.py) --------------------
+
+    def namespace(self, asked: str | None) -> str:
+        namespace = asked or self.default_namespace
+        if namespace not in self.namespaces:
+            raise ApiError(400, f"meta.namespace: '{namespace}' is not allowed here "
+                                f"(allowed: {', '.join(self.namespaces)})")
+        return namespace
+
+    async def spec(self, owner: str, name: str, namespace: str | None, environment: str, pod: dict,
+                   labels=None) -> dict:
+        """A notebook's spec from what was asked, its environment resolved from the catalogue."""
+        return notebook_spec(name, owner, self.namespace(namespace), await self.environments.spec(environment),
+                             pod, labels)
+
+    async def insert(self, owner: str, name: str, spec: dict, *, status: str, reason: str, pending: bool,
+                     admitted: bool) -> dict:
+        """A new notebook's row, under the owner's lock: 409 if its name or server is taken,
+        403 over the owner's quota, else inserted (with a fresh id)."""
+        server = server_name(name)
+
+        def checked_insert(connection, row):
+            store.lock_owner(connection, owner)
+            other = store.name_conflict(connection, owner, name, server)
+            if other is not None:
+                if other["deleted_time"]:
+                    raise ApiError(409, f"Notebook '{other['name']}' of '{owner}' is still being deleted; "
+                                        "try again in a few seconds")
+                if other["name"] == name:
+                    raise ApiError(409, f"'{owner}' already has a notebook named '{name}'")
+                raise ApiError(409, f"'{name}' and '{owner}''s notebook '{other['name']}' map to the same "
+                                    f"hub server '{server}'")
+            self._check_quota(connection, owner, spec["spec"].get("resources", ""), new=True)
+            store.insert_notebook(connection, row)
+
+        return await insert_with_fresh_id(
+            self.database, self.ids,
+            lambda notebook_id: new_row(notebook_id, owner, name, server, spec, self.base_url, status=status,
+                                        reason=reason, pending=pending, admitted=admitted),
+            checked_insert)
+
+    # --- create ---------------------------------------------------------------------------
 
     async def create(self, caller: Caller, body) -> dict:
         request = specs.validate(specs.NotebookRequest, body, self.policy)
@@ -112,114 +150,27 @@ class Notebooks:
         owner = meta.ownerId or (caller.name if caller.kind == "user" else None)
         if owner is None:
             raise ApiError(400, "meta.ownerId: is required when a service creates a notebook")
-        self._check_owner(caller, owner, "create")
-        namespace = meta.namespace or self.default_namespace
-        if namespace not in self.namespaces:
-            raise ApiError(400, f"meta.namespace: '{namespace}' is not allowed here "
-                                f"(allowed: {', '.join(self.namespaces)})")
-        environment = await self.environments.spec(request.environment.name)
-        await self._check_quota(owner, request.spec.resources, new=True)
-        server = server_name(meta.name)
-        spec = {
-            "meta": {**meta.model_dump(exclude_defaults=True), "namespace": namespace, "ownerId": owner},
-            "environment": environment,
-            "spec": request.spec.model_dump(exclude_none=True),
-        }
-
-        def conflict(connection):
-            other = connection.execute(select(notebooks.c.name, notebooks.c.deleted_time).where(
-                notebooks.c.owner == owner, or_(notebooks.c.name == meta.name, notebooks.c.server_name == server)
-            )).first()
-            if other is None:
-                return None
-            if other.deleted_time:
-                return f"Notebook '{other.name}' of '{owner}' is still being deleted; try again in a few seconds"
-            if other.name == meta.name:
-                return f"'{owner}' already has a notebook named '{meta.name}'"
-            return f"'{meta.name}' and '{owner}''s notebook '{other.name}' map to the same hub server '{server}'"
-
-        requested = time.monotonic()
-        row = await insert_with_fresh_id(
-            self.database, notebooks, self.ids,
-            lambda notebook_id: new_row(notebook_id, owner, meta.name, server, namespace, spec, self.base_url,
-                                        statuses.CREATING, statuses.REASONS[statuses.CREATING], on_hub=False),
-            conflict,
-        )
-        await self._make_and_start(row, self._options(row, spec), meta.name)
+        specs.validate_owner(owner)
+        self.check_owner(caller, owner, "create")
+        spec = await self.spec(owner, meta.name, meta.namespace, request.environment.name,
+                               request.spec.model_dump(exclude_none=True), meta.labels)
+        row = await self.insert(owner, meta.name, spec, status=statuses.CREATING,
+                                reason=statuses.REASONS[statuses.CREATING], pending=True, admitted=False)
+        notebook_id = row["notebook_id"]
+        outcome = await self.controller.converge(notebook_id, self.request_timeout)
+        if not (outcome and outcome.done):
+            current = await self.database.run(store.notebook, notebook_id)
+            if current is None or current["pending"]:
+                if current is not None and await self.database.run(store.mark_deleted, notebook_id):
+                    # its server goes, now if the hub answers, else when it does
+                    answers = outcome is not None and outcome.code < 500
+                    await self.controller.converge(notebook_id, self.request_timeout if answers else 0)
+                raise outcome_error(outcome, f"create the notebook '{meta.name}'", self.request_timeout,
+                                    "the notebook was not created")
         metrics.CREATES.inc()
-        self.sync.watch(row["notebook_id"], owner, server, requested)
-        return notebook_result(row)
+        return notebook_result(await self.database.run(store.notebook, notebook_id) or row)
 
-    def _options(self, row, spec) -> dict:
-        """The seam: the user_options of the notebook's named server, checked against
-        today's caps (a changed notebook may carry resources made under older ones)."""
-        options = {"notebookId": row["notebook_id"], "namespace": row["namespace"],
-                   "environment": spec["environment"], "envVars": spec["spec"].get("envVars", {}),
-                   "resources": spec["spec"].get("resources", "")}
-        try:
-            context = {"policy": self.policy, **self.environments.kernel_policy.context}
-            return NotebookOptions.model_validate(options, context=context).model_dump()
-        except ValidationError as e:
-            raise ApiError(400, explain(e)) from None
-
-    async def _make_and_start(self, row: dict, options: dict, display_name: str):
-        """User (on demand), server, start; undo all of it if the hub refuses any step."""
-        owner, server = row["owner"], row["server_name"]
-        made_user = made_server = False
-        try:
-            try:
-                await self.hub.create_server(owner, server, display_name, options)
-            except HubError as e:
-                if e.code != 404:
-                    raise
-                await self.hub.create_user(owner)
-                made_user = True
-                await self.hub.create_server(owner, server, display_name, options)
-            made_server = True
-            await self._start(owner, server)
-        except HubError as e:
-            if e.code >= 500 and made_server:
-                # the hub took the start and the spawn failed at once: the notebook exists,
-                # failed, saying so as the hub's progress does
-                row.update(status=statuses.FAILED, reason=f"Spawn failed: {e.message}")
-            else:
-                await self._undo(row, made_user, made_server)
-                if e.code == 409:
-                    raise ApiError(409, f"'{owner}' already has a JupyterHub server named '{server}' "
-                                        "(made outside this API); choose another name") from None
-                raise hub_error(e, f"create the notebook '{row['name']}'") from None
-        except BaseException:
-            await self._undo(row, made_user, made_server)
-            raise
-        row["on_hub"] = True
-        await self.database.run(_started_on_hub, row)
-
-    async def _start(self, owner: str, server: str):
-        """Ask the hub to start; return once it has begun (or finished). HubError if refused."""
-        post = asyncio.ensure_future(self.hub.start_server(owner, server))
-        while not post.done():
-            model = await self.hub.get_server(owner, server)
-            if model.get("pending") or model.get("ready"):
-                # the hub took it; the watcher reports how it ends
-                post.add_done_callback(lambda f: f.cancelled() or f.exception())
-                return
-            await asyncio.wait([post], timeout=START_POLL)
-        post.result()
-
-    async def _undo(self, row: dict, made_user: bool, made_server: bool):
-        steps = []
-        if made_server:
-            steps.append(("remove server", self.hub.delete_server(row["owner"], row["server_name"])))
-        if made_user:
-            steps.append(("remove user", self.hub.delete_user(row["owner"])))
-        for what, step in steps:
-            try:
-                await step
-            except HubError as e:
-                log.warning("Undoing notebook %s: could not %s: %s", row["notebook_id"], what, e)
-        await self.database.run(_remove_row, row["notebook_id"])
-
-    # --- read -----------------------------------------------------------------------
+    # --- read -----------------------------------------------------------------------------
 
     async def get(self, caller: Caller, notebook_id: str) -> dict:
         return notebook_result(await self._row(caller, notebook_id, "read"))
@@ -229,33 +180,19 @@ class Notebooks:
         if owner is None and not caller.admin:
             owner = caller.name
         if owner is not None:
-            self._check_owner(caller, owner, "list")
+            self.check_owner(caller, owner, "list")
         if status is not None and status not in statuses.ALL:
             raise ApiError(400, f"status: '{status}' is not one of {', '.join(statuses.ALL)}")
-        where = [notebooks.c.deleted_time.is_(None)]
-        if owner is not None:
-            where.append(notebooks.c.owner == owner)
-        if status is not None:
-            where.append(notebooks.c.status == status)
-
-        def page(connection):
-            total = connection.execute(select(func.count()).select_from(notebooks).where(*where)).scalar()
-            query = (select(notebooks).where(*where).order_by(notebooks.c.created_time, notebooks.c.notebook_id)
-                     .offset(offset).limit(limit))
-            return total, connection.execute(query).mappings().all()
-
-        total, rows = await self.database.run(page)
+        total, rows = await self.database.run(store.page, owner, status, limit, offset)
         return [notebook_result(row) for row in rows], {"total": total, "offset": offset, "limit": limit}
 
     async def counts(self) -> dict[str, int]:
         """How many notebooks have each status."""
-        query = (select(notebooks.c.status, func.count()).where(notebooks.c.deleted_time.is_(None))
-                 .group_by(notebooks.c.status))
-        return dict(await self.database.run(lambda connection: connection.execute(query).all()))
+        return await self.database.run(store.counts)
 
     async def events(self, caller: Caller, notebook_id: str) -> list[dict]:
         await self._row(caller, notebook_id, "read")
-        return [event_result(e) for e in await self.database.run(history.since, notebook_id)]
+        return [event_result(e) for e in await self.database.run(store.events_since, notebook_id)]
 
     async def follow(self, caller: Caller, notebook_id: str):
         """The notebook's events as they happen: its history first, then news, until it is
@@ -263,13 +200,10 @@ class Notebooks:
         await self._row(caller, notebook_id, "read")
         after = 0
         while True:
-            events = await self.database.run(history.since, notebook_id, after)
-            for event in events:
+            for event in await self.database.run(store.events_since, notebook_id, after):
                 after = event["id"]
                 yield event_result(event)
-            status = await self.database.run(lambda connection: connection.execute(
-                select(notebooks.c.status).where(notebooks.c.notebook_id == notebook_id,
-                                                 notebooks.c.deleted_time.is_(None))).scalar())
+            status = await self.database.run(store.status_of, notebook_id)
             if status not in statuses.STARTING | {statuses.TERMINATING}:
                 return
             await asyncio.sleep(EVENT_POLL)
@@ -278,48 +212,64 @@ class Notebooks:
         row = await self._row(caller, notebook_id, "read")
         return {"notebookId": notebook_id, "lines": await self.logs.tail(row, lines)}
 
-    # --- stop, start, update --------------------------------------------------------
+    # --- stop, start, update --------------------------------------------------------------
 
-    async def stop(self, caller: Caller, notebook_id: str) -> dict:
-        """Stop the server; the workspace and the spec stay."""
+    def _accepted(self, outcome: Outcome | None) -> bool:
+        """The hub has not answered yet: the change stays asked for and will be carried out."""
+        return outcome is None or (not outcome.done and outcome.code >= 500)
+
+    async def stop(self, caller: Caller, notebook_id: str) -> tuple[dict, bool]:
+        """Stop the server; the workspace and the spec stay. ``(notebook, accepted)``."""
         row = await self._row(caller, notebook_id, "stop")
-        if row["status"] in (statuses.STOPPED, statuses.FAILED):
-            return notebook_result(row)
-        try:
-            code = await self.hub.delete_server(row["owner"], row["server_name"], remove=False)
-        except HubError as e:
-            raise hub_error(e, f"stop the notebook '{row['name']}'") from None
-        # 202: the hub still stops it; the reconcile pass says stopped when it has
-        change = (statuses.STOPPED, statuses.REASONS[statuses.STOPPED]) if code == 204 else \
-            (statuses.TERMINATING, "The notebook instance is stopping")
-        await history.change(self.database, notebook_id, *change)
-        return notebook_result(await self.database.run(_live_row, notebook_id))
+        if not row["pending"] and row["status"] in (statuses.STOPPED, statuses.FAILED):
+            return notebook_result(row), False
+        if not await self.database.run(store.ask, notebook_id, "stopped", statuses.TERMINATING,
+                                       statuses.STOPPING_REASON):
+            raise ApiError(404, NOT_FOUND)
+        outcome = await self.controller.converge(notebook_id, self.request_timeout)
+        return notebook_result(await self._current(notebook_id)), self._accepted(outcome)
 
-    async def start(self, caller: Caller, notebook_id: str) -> dict:
-        """Start a stopped (or failed) notebook again: same url, same workspace."""
+    async def start(self, caller: Caller, notebook_id: str) -> tuple[dict, bool]:
+        """Start a stopped (or failed) notebook again: same url, same workspace.
+        ``(notebook, accepted)``."""
         row = await self._row(caller, notebook_id, "start")
-        if row["status"] not in (statuses.STOPPED, statuses.FAILED):
-            raise ApiError(409, f"Notebook '{row['name']}' is {row['status']}: only a stopped or failed "
-                                "notebook can be started")
-        await self._check_quota(row["owner"], row["spec"]["spec"].get("resources", ""), new=False,
-                                excluding=notebook_id)
-        requested = time.monotonic()
-        try:
-            await self._start(row["owner"], row["server_name"])
-        except HubError as e:
-            raise hub_error(e, f"start the notebook '{row['name']}'") from None
-        await history.change(self.database, notebook_id, statuses.CREATING, "The notebook instance is starting",
-                             expected=row["status"])
-        self.sync.watch(notebook_id, row["owner"], row["server_name"], requested)
-        return notebook_result(await self.database.run(_live_row, notebook_id))
+        startable = (statuses.STOPPED, statuses.FAILED)
+
+        def ask(connection):
+            store.lock_owner(connection, row["owner"])
+            current = store.notebook(connection, notebook_id)
+            if current is None:
+                raise ApiError(404, NOT_FOUND)
+            if current["pending"] or current["status"] not in startable:
+                raise ApiError(409, f"Notebook '{row['name']}' is {current['status']}: only a stopped or failed "
+                                    "notebook can be started")
+            self._check_quota(connection, row["owner"], row["spec"]["spec"].get("resources", ""), new=False,
+                              excluding=notebook_id)
+            store.ask(connection, notebook_id, "running", statuses.CREATING, statuses.STARTING_REASON, startable)
+            return current
+
+        before = await self.database.run(ask)
+        outcome = await self.controller.converge(notebook_id, self.request_timeout)
+        if outcome is not None and (outcome.refused or outcome.code == 429):
+            if await self.database.run(store.call_off, notebook_id, before["status"], before["reason"]):
+                raise outcome_error(outcome, f"start the notebook '{row['name']}'", self.request_timeout,
+                                    "the notebook was not started")
+        return notebook_result(await self._current(notebook_id)), self._accepted(outcome)
 
     async def update(self, caller: Caller, notebook_id: str, body) -> dict:
         """Change envVars, resources or environment of a stopped notebook."""
         patch = specs.validate(specs.NotebookPatch, body, self.policy)
         row = await self._row(caller, notebook_id, "change")
-        if row["status"] not in (statuses.STOPPED, statuses.FAILED):
-            raise ApiError(409, f"Notebook '{row['name']}' is {row['status']}: stop it first "
-                                f"(POST /api/v1/notebook/{notebook_id}/stop), then change it")
+        changeable = (statuses.STOPPED, statuses.FAILED)
+
+        def must_be_stopped(current):
+            if current is None:
+                raise ApiError(404, NOT_FOUND)
+            if current["pending"] or current["status"] not in changeable:
+                raise ApiError(409, f"Notebook '{row['name']}' is {current['status']}: stop it first "
+                                    f"(POST /api/v1/notebook/{notebook_id}/stop), then change it")
+
+        must_be_stopped(row)
         spec = {**row["spec"], "spec": dict(row["spec"]["spec"])}
         if patch.environment is not None:
             spec["environment"] = await self.environments.spec(patch.environment.name)
@@ -328,49 +278,34 @@ class Notebooks:
             if "resources" in given:  # the cpu/memory/gpu fields were folded into the old one
                 spec["spec"] = {k: v for k, v in spec["spec"].items() if k not in specs.RESOURCE_FIELDS}
             spec["spec"].update(given)
-        try:
-            await self.hub.patch_server(row["owner"], row["server_name"], self._options(row, spec))
-        except HubError as e:
-            if e.code == 400 and "active" in e.message:
-                raise ApiError(409, f"Notebook '{row['name']}' is running: stop it first") from None
-            raise hub_error(e, f"change the notebook '{row['name']}'") from None
 
         def save(connection):
-            connection.execute(update(notebooks).where(notebooks.c.notebook_id == notebook_id).values(spec=spec))
-            history.record(connection, notebook_id, row["status"], "The notebook instance was changed")
-            return _live_row(connection, notebook_id)
+            must_be_stopped(store.notebook(connection, notebook_id))
+            store.change_spec(connection, notebook_id, spec, "The notebook instance was changed")
+            return store.notebook(connection, notebook_id)
 
-        return notebook_result(await self.database.run(save))
+        changed = await self.database.run(save)
+        await self._show_on_hub(changed)
+        return notebook_result(changed)
 
-    # --- delete ---------------------------------------------------------------------
-
-    async def delete(self, caller: Caller, notebook_id: str) -> dict:
-        """Stop and remove the server; the notebook answers 404 from now on."""
-
-        def claim(connection):
-            row = _live_row(connection, notebook_id)
-            self._check_owner(caller, row["owner"], "delete")
-            claimed = connection.execute(
-                update(notebooks)
-                .where(notebooks.c.notebook_id == notebook_id, notebooks.c.deleted_time.is_(None))
-                .values(deleted_time=utcnow(), status=statuses.TERMINATING,
-                        reason=statuses.REASONS[statuses.TERMINATING])
-            )
-            if claimed.rowcount != 1:
-                raise ApiError(404, NOT_FOUND)
-            return row
-
-        row = await self.database.run(claim)
+    async def _show_on_hub(self, row):
+        """The hub's copy of a stopped notebook's request (its home page shows it); the next
+        start's admission writes it anyway, so a hub that does not answer is no failure."""
+        options = admitted(row["notebook_id"], row["spec"]).user_options()
         try:
-            code = await self.hub.delete_server(row["owner"], row["server_name"])
-        except HubError as e:
-            if e.code != 404:
-                statement = (update(notebooks).where(notebooks.c.notebook_id == notebook_id)
-                             .values(deleted_time=None, status=row["status"], reason=row["reason"]))
-                await self.database.run(lambda connection: connection.execute(statement))
-                raise hub_error(e, f"delete the notebook '{row['name']}'") from None
-            code = 204
-        if code == 204:  # removed now; 202: the hub removes it when the stop ends
-            await self.database.run(_remove_row, notebook_id)
-        return {**notebook_result(row), "status": statuses.TERMINATING,
-                "reason": statuses.REASONS[statuses.TERMINATING]}
+            await asyncio.wait_for(self.hub.patch_server(row["owner"], row["server_name"], options),
+                                   self.request_timeout)
+        except (HubError, asyncio.TimeoutError) as e:
+            log.debug("Notebook %s: the hub's copy of its options stays as it was (%s)", row["notebook_id"], e)
+
+    # --- delete ---------------------------------------------------------------------------
+
+    async def delete(self, caller: Caller, notebook_id: str) -> tuple[dict, bool]:
+        """Stop and remove the server; the notebook answers 404 from now on. ``(notebook, accepted)``."""
+        row = await self._row(caller, notebook_id, "delete")
+        if not await self.database.run(store.mark_deleted, notebook_id):
+            raise ApiError(404, NOT_FOUND)
+        outcome = await self.controller.converge(notebook_id, self.request_timeout)
+        result = {**notebook_result(row), "status": statuses.TERMINATING,
+                  "reason": statuses.REASONS[statuses.TERMINATING]}
+        return result, self._accepted(outcome)

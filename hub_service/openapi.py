@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from submarine_spawner.options import EnvironmentSpec
+from submarine_spawner.contract import EnvironmentSpec
 
 from . import specs, statuses
 from .handlers.notebooks import MAX_OFFSET
@@ -85,6 +85,14 @@ def _ok(result: dict, attributes: dict | None = None, links: dict | None = None)
     return {"200": ok, "default": {"$ref": "#/components/responses/Error"}}
 
 
+def _ok_or_accepted(result: dict) -> dict:
+    """A change the hub may be yet to answer: 202, carried out when it does."""
+    responses = _ok(result)
+    responses["202"] = {"description": "Accepted: the hub has not answered yet; the service carries it out",
+                        "content": {"application/json": {"schema": _envelope(result)}}}
+    return responses
+
+
 def _links(parameter: str, pointer: str, operations: list[str]) -> dict:
     """What a created object's id leads to (clients and schemathesis follow these)."""
     return {operation: {"operationId": operation, "parameters": {parameter: f"$response.body#{pointer}"}}
@@ -146,14 +154,14 @@ def document(server_url: str = "/") -> dict:
                       "summary": "Change a stopped notebook's environment, envVars or resources",
                       "requestBody": _body("NotebookPatch"), "responses": one_notebook},
             "delete": {"operationId": "deleteNotebook", "summary": "Delete the notebook instance",
-                       "responses": one_notebook},
+                       "responses": _ok_or_accepted(notebook)},
         },
         "/api/v1/notebook/{id}/stop": {"parameters": [NOTEBOOK_ID],
                                        "post": {"operationId": "stopNotebook", "summary": "Stop; the workspace stays",
-                                                "responses": one_notebook}},
+                                                "responses": _ok_or_accepted(notebook)}},
         "/api/v1/notebook/{id}/start": {"parameters": [NOTEBOOK_ID],
                                         "post": {"operationId": "startNotebook", "summary": "Start a stopped notebook",
-                                                 "responses": one_notebook}},
+                                                 "responses": _ok_or_accepted(notebook)}},
         "/api/v1/notebook/{id}/events": {
             "parameters": [NOTEBOOK_ID],
             "get": {"operationId": "notebookEvents",

@@ -8,17 +8,13 @@ running (it holds what it asked for); towards ``max_notebooks`` whatever its sta
 from dataclasses import dataclass, field
 
 from jupyterhub.traitlets import ByteSpecification
-from sqlalchemy import select
 from traitlets import Dict, Float, Integer
 from traitlets.config import Configurable
 
 from submarine_spawner.resources import Resources, format_bytes, parse_resources
 
 from . import statuses
-from .db import notebooks
 from .envelope import ApiError
-
-ACTIVE = statuses.STARTING | {statuses.RUNNING}
 
 
 @dataclass
@@ -35,16 +31,12 @@ class Usage:
             self.extended[name] = self.extended.get(name, 0) + count
 
 
-def usage(connection, owner: str, excluding: str | None = None) -> Usage:
-    """What ``owner``'s notebooks (but ``excluding``) hold now."""
-    rows = connection.execute(select(notebooks.c.notebook_id, notebooks.c.status, notebooks.c.spec).where(
-        notebooks.c.owner == owner, notebooks.c.deleted_time.is_(None))).all()
+def usage(rows) -> Usage:
+    """What notebooks hold, from their ``(status, spec)`` (``store.usage_rows``)."""
     used = Usage()
     for row in rows:
-        if row.notebook_id == excluding:
-            continue
         used.notebooks += 1
-        if row.status in ACTIVE:
+        if row.status in statuses.ACTIVE:
             # stored specs were valid when made: read every extended resource as it stands
             used.add(parse_resources(row.spec.get("spec", {}).get("resources", ""), extended_allowed=None))
     return used

@@ -1,16 +1,11 @@
-"""The notebook row: how one is made (from a request, or from a server made on the
-hub's home page) and how it is shown (Submarine's notebook result). Pure translation."""
+"""The notebook row: how one is made and how it is shown (Submarine's notebook result).
+Pure translation."""
 
 import uuid
 
 from jupyterhub.slugs import is_valid_safe_slug, safe_slug
 from jupyterhub.utils import url_escape_path
-from pydantic import ValidationError
 
-from submarine_spawner.options import NotebookOptions
-from submarine_spawner.resources import ResourcePolicy
-
-from . import statuses
 from .db import utcnow
 
 
@@ -25,36 +20,15 @@ def lab_url(base_url: str, owner: str, server: str) -> str:
     return f"{base_url}user/{url_escape_path(owner)}/{server}/lab"
 
 
-def new_row(notebook_id, owner, name, server, namespace, spec, base_url, status, reason, on_hub) -> dict:
+def new_row(notebook_id, owner, name, server, spec, base_url, *, status, reason, pending, admitted) -> dict:
+    """A notebook the owner wants running: ``pending`` until the hub has started it (a create
+    through the API), ``admitted`` when its start is being admitted now (a start on the hub)."""
     return {
         "notebook_id": notebook_id, "uid": str(uuid.uuid4()), "owner": owner, "name": name,
-        "server_name": server, "namespace": namespace, "spec": spec, "url": lab_url(base_url, owner, server),
-        "status": status, "reason": reason, "created_time": utcnow(), "deleted_time": None, "on_hub": on_hub,
+        "server_name": server, "namespace": spec["meta"]["namespace"], "spec": spec,
+        "url": lab_url(base_url, owner, server), "status": status, "reason": reason, "created_time": utcnow(),
+        "deleted_time": None, "desired": "running", "pending": pending, "admitted": admitted, "attempts": 0,
     }
-
-
-def row_for_server(owner: str, server: str, model: dict, base_url: str, extended_resources) -> dict | None:
-    """A notebook for a named server the hub has and the service does not (made from the
-    home page's form): None unless its user_options are the seam's."""
-    # caps may have changed since it started: check the shape, not today's limits (nor
-    # today's KernelSpecPolicy: the spawner took these options)
-    policy = ResourcePolicy(extended_resources=list(extended_resources))
-    context = {"policy": policy, "allow_pip_urls": True}
-    try:
-        options = NotebookOptions.model_validate(model.get("user_options") or {}, context=context)
-    except ValidationError:
-        return None
-    display = model.get("display_name") or server
-    name = display if server_name(display) == server else server
-    spec = {
-        "meta": {"name": name, "namespace": options.namespace, "ownerId": owner},
-        "environment": options.environment.model_dump(),
-        "spec": {"envVars": options.envVars, "resources": options.resources},
-    }
-    status, reason = statuses.from_server(model, statuses.CREATING) or (
-        statuses.CREATING, statuses.REASONS[statuses.CREATING])
-    return new_row(options.notebookId, owner, name, server, options.namespace, spec, base_url, status, reason,
-                   on_hub=True)
 
 
 def isotime(value) -> str | None:

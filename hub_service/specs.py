@@ -1,24 +1,22 @@
 """What clients send: Submarine's NotebookSpec and EnvironmentSpec, validated.
 
-The environment and env-var rules are the spawner package's own (one seam model);
+The environment, env-var and resource rules are the contract's (``submarine_spawner.contract``);
 this module adds only what the API alone sees: meta, labels, and the optional
 ``cpu``/``memory``/``gpu`` fields some clients send beside ``resources``.
 """
 
+import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from submarine_spawner.options import (EnvironmentName, EnvironmentSpec, KernelSpec, check_env_vars,
-                                       check_resources, explain)
+from submarine_spawner.contract import (OWNER_PATTERN, EnvironmentChoice, EnvironmentName, EnvironmentSpec, EnvVars,
+                                        KernelSpec, Namespace, NotebookName, OwnerId, ResourcesText, check_resources,
+                                        explain)
 
 from .envelope import ApiError
 
-NotebookName = Annotated[str, StringConstraints(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
-# A JupyterHub user name as the hub stores it: normalized (lowercase), no '/', no spaces.
-OwnerId = Annotated[str, StringConstraints(pattern=r"^[^\sA-Z/\x00-\x1f\x7f]{1,255}$")]
-Namespace = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_./]{0,251}[A-Za-z0-9])?$")]
 LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
 
@@ -33,27 +31,11 @@ class NotebookMeta(BaseModel):
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=64)
 
 
-class EnvironmentRef(BaseModel):
-    """A notebook names its environment; the rest of what a client sends is ignored."""
-
-    name: EnvironmentName
-
-
 class PodSpecFields(BaseModel):
     """What a notebook's pod (or process) gets: its environment variables and resources."""
 
-    envVars: dict[str, str] = Field(default_factory=dict)
-    resources: str = Field(default="", max_length=1024)
-
-    @field_validator("envVars")
-    @classmethod
-    def _env_vars(cls, value):
-        return check_env_vars(value)
-
-    @field_validator("resources")
-    @classmethod
-    def _resources(cls, value, info):
-        return check_resources(value, info)
+    envVars: EnvVars = Field(default_factory=dict)
+    resources: ResourcesText = ""
 
 
 class NotebookPodSpec(PodSpecFields):
@@ -84,7 +66,7 @@ class NotebookPodSpec(PodSpecFields):
 
 class NotebookRequest(BaseModel):
     meta: NotebookMeta
-    environment: EnvironmentRef
+    environment: EnvironmentChoice
     spec: NotebookPodSpec = Field(default_factory=NotebookPodSpec)
 
 
@@ -97,7 +79,7 @@ class NotebookPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    environment: EnvironmentRef | None = None
+    environment: EnvironmentChoice | None = None
     spec: PodSpecPatch | None = None
 
 
@@ -113,15 +95,22 @@ class EnvironmentPatch(BaseModel):
     image: str | None = None
 
 
-def validate(model, data, policy=None, prefix="", context=None):
-    """Validate request data; a 400 ApiError naming each field and rule otherwise.
-    ``context`` adds to the validation context (e.g. ``KernelSpecPolicy.context``)."""
+def validate_owner(owner: str):
+    """A hub user who may own notebooks: a name every door, path and label can hold."""
+    if not re.fullmatch(OWNER_PATTERN, owner):
+        raise ApiError(400, f"meta.ownerId: '{owner[:80]}' cannot own notebooks: owner ids must match "
+                            f"{OWNER_PATTERN} (JupyterHub user names in lowercase ASCII)")
+
+
+def validate(model, data, policy=None, prefix="", context=None, names=None):
+    """Validate request data; a 400 ApiError naming each field (see ``explain``) and rule
+    otherwise. ``context`` adds to the validation context (e.g. ``KernelSpecPolicy.context``)."""
     if not isinstance(data, dict):
-        raise ApiError(400, "The request body must be a JSON object")
+        raise ApiError(400, f"{prefix or 'The request body'} must be a JSON object")
     try:
         return model.model_validate(data, context={"policy": policy, **(context or {})})
     except ValidationError as e:
-        raise ApiError(400, explain(e, prefix)) from None
+        raise ApiError(400, explain(e, prefix, names)) from None
 
 
 __all__ = ["EnvironmentSpec", "EnvironmentPatch", "NotebookRequest", "validate"]

@@ -15,6 +15,9 @@ NOT_FOUND = "not_found"
 
 ALL = (CREATING, PULLING, WAITING, RUNNING, STOPPED, TERMINATING, FAILED, NOT_FOUND)
 STARTING = frozenset({CREATING, PULLING, WAITING})
+# holding what it asked for: counted by the resource quotas
+ACTIVE = STARTING | {RUNNING}
+ALL_BUT_FAILED = frozenset(ALL) - {FAILED}
 
 REASONS = {
     CREATING: "The notebook instance is creating",
@@ -22,6 +25,8 @@ REASONS = {
     STOPPED: "The notebook instance is stopped",
     TERMINATING: "The notebook instance is terminating",
 }
+STARTING_REASON = "The notebook instance is starting"
+STOPPING_REASON = "The notebook instance is stopping"
 
 
 # Kubernetes Events (reason) of a starting pod, as kubespawner's progress passes them on
@@ -80,7 +85,7 @@ def from_server(server: dict, current: str, stopped_reason: str = REASONS[STOPPE
         # "Server requested" first (see from_progress)
         return None if current in STARTING or current == FAILED else (CREATING, REASONS[CREATING])
     if pending == "stop":
-        return (TERMINATING, "The notebook instance is stopping") if current != TERMINATING else None
+        return (TERMINATING, STOPPING_REASON) if current != TERMINATING else None
     if current == FAILED:
         return None
     last_exit = (server.get("state") or {}).get("last_exit")

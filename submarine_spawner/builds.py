@@ -11,6 +11,11 @@ Python), with the build's output in ``<root>/<key>.log``:
 * conda dependencies: ``conda create`` (or mamba, micromamba) of them with
   ipykernel (and pip, which then installs the pip dependencies).
 
+When the hub runs as root, builds run as an unprivileged OS user of their own (``user``):
+what a package's build script does, it does as that user, and notebooks (other users) can
+read and run a build but not change it. Every build step runs in an empty directory, so a
+requirement never finds a file of the hub's working directory.
+
 A build is used only once complete (its marker file is written last). Starts of
 one key in a hub process share one build; hub processes sharing the directory
 take turns by a lock on ``<key>.lock``, and the second finds the first's build.
@@ -24,9 +29,11 @@ import collections
 import contextlib
 import fcntl
 import fnmatch
+import functools
 import hashlib
 import json
 import os
+import pwd
 import shlex
 import shutil
 import subprocess
@@ -38,7 +45,8 @@ from datetime import datetime, timezone
 from jupyterhub.spawner import SpawnException
 
 from .bootstrap import conda_argv, pip_argv
-from .options import KernelSpec
+from .contract import KernelSpec
+from .osusers import as_user
 from .progress import ProgressLog
 
 FORMAT = 1  # how environments are built; a change makes new keys
@@ -175,10 +183,12 @@ class Builds:
         return Environment(os.path.join(prefix, "bin", "python"), prefix)
 
     async def ensure(self, spec: KernelSpec, label: str, progress: ProgressLog, *, conda_path: str = "",
-                     env: dict | None = None, tail_lines: int = 3) -> Environment:
+                     env: dict | None = None, tail_lines: int = 3, user: pwd.struct_passwd | None = None
+                     ) -> Environment:
         """The environment of ``spec`` (``label`` names it in messages): the hub's own,
         a finished build, or the build of its key, started if none runs, with the
-        build's progress passed on to ``progress``. Raises :class:`BuildError`."""
+        build's progress passed on to ``progress``; built as ``user`` if given (the hub's
+        own user otherwise). Raises :class:`BuildError`."""
         if not (spec.condaDependencies or spec.pipDependencies):
             return HUB_ENVIRONMENT
         key = build_key(spec)
@@ -197,21 +207,35 @@ class Builds:
                     raise BuildError(
                         f"Environment {label} has conda dependencies, and the hub has no conda: {where} "
                         "(SubmarineLocalSpawner.conda_path)")
-            build = self._start(key, label, build_steps(spec, self.prefix(key), label, conda), env, tail_lines)
+            build = self._start(key, label, build_steps(spec, self.prefix(key), label, conda), env, tail_lines,
+                                user)
         async for event in build.progress.follow():
             progress.emit(**event)
         # a start given up (cancelled) leaves the build running: the next start finds it
         return await asyncio.shield(build.task)
 
-    def _start(self, key, label, steps, env, tail_lines) -> Build:
+    def _start(self, key, label, steps, env, tail_lines, user) -> Build:
         progress = ProgressLog()
-        task = asyncio.ensure_future(self._build(key, label, steps, env, tail_lines, progress))
+        task = asyncio.ensure_future(self._build(key, label, steps, env, tail_lines, user, progress))
         self.running[key] = build = Build(task, progress)
         return build
 
-    async def _build(self, key, label, steps, env, tail_lines, progress: ProgressLog) -> Environment:
+    def _workplace(self, user) -> tuple[str, str]:
+        """``(cwd, home)`` of build steps: empty directories of the builder's own."""
+        work, home = os.path.join(self.root, ".work"), os.path.join(self.root, ".home")
+        for path in (self.root, work, home):
+            os.makedirs(path, exist_ok=True)
+            if user is not None:
+                os.chown(path, user.pw_uid, user.pw_gid)
+            os.chmod(path, 0o755 if path == self.root else 0o700)
+        return work, home
+
+    async def _build(self, key, label, steps, env, tail_lines, user, progress: ProgressLog) -> Environment:
         prefix = self.prefix(key)
         try:
+            work, home = await asyncio.to_thread(self._workplace, user)
+            run = functools.partial(self._run, env={**(env or os.environ), "HOME": home}, cwd=work, user=user,
+                                    tail_lines=tail_lines)
             async with self._lock(key, label, progress):
                 environment = self.built(key)
                 if environment:  # another hub process built it while this one waited
@@ -225,9 +249,8 @@ class Builds:
                         for number, (what, argv) in enumerate(steps):
                             percent = 10 + 60 * number // len(steps)
                             progress.emit(percent, f"{what} ...")
-                            await self._run(what, argv, env, log, tail_lines,
-                                            lambda line, percent=percent, what=what: progress.emit(
-                                                percent, f"{what}: {line}"))
+                            await run(what, argv, log=log, show=lambda line, percent=percent, what=what:
+                                      progress.emit(percent, f"{what}: {line}"))
                         marker = os.path.join(prefix, MARKER)
                         with open(marker + ".new", "w") as f:
                             json.dump({"label": label, "built": datetime.now(timezone.utc).isoformat(),
@@ -265,14 +288,15 @@ class Builds:
             os.close(fd)
 
     @staticmethod
-    async def _run(what, argv, env, log, tail_lines, show):
-        """Run ``argv``, its output into ``log`` and now and then (its latest line) to ``show``."""
+    async def _run(what, argv, *, env, cwd, user, tail_lines, log, show):
+        """Run ``argv`` (as ``user``, if given), its output into ``log`` and now and then (its
+        latest line) to ``show``."""
         log.write(f"--- {what}: {shlex.join(argv)}\n".encode())
         log.flush()
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                limit=MAX_LINE)
+                cwd=cwd, limit=MAX_LINE, preexec_fn=as_user(user, umask=0o022))
         except OSError as e:
             raise BuildError(f"{what} failed: cannot run {argv[0]} ({e})") from None
         tail = collections.deque(maxlen=tail_lines)

@@ -25,6 +25,9 @@ _CONDA_SPEC = re.compile(
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9][A-Za-z0-9_.-]*)*$")
 _CHANNEL_URL = re.compile(r"^https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%+/-]*)?$")
 
+# what pip reads as a file to install rather than a package name
+ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".tlz",
+                    ".tar.lz", ".tar.lzma")
 PIP_RULE = "a PEP 508 requirement such as pandas, numpy>=1.26 or requests[socks]==2.32.3"
 CONDA_RULE = "a conda match spec such as numpy, numpy>=1.24,<2 or conda-forge::numpy 1.26.*"
 CHANNEL_RULE = "a channel name such as defaults or conda-forge, or an https:// URL"
@@ -58,6 +61,10 @@ def check_pip_requirement(entry: str, allow_urls: bool = False) -> str:
     if requirement.url and not allow_urls:
         raise KernelSpecError(
             f"pip dependency {entry!r}: URLs are not allowed on this hub (expected {PIP_RULE})")
+    if requirement.name.lower().endswith(ARCHIVE_SUFFIXES) and not allow_urls:
+        raise KernelSpecError(
+            f"pip dependency {entry!r}: a file name (pip would install a local file), and files are not "
+            f"allowed on this hub (expected {PIP_RULE})")
     return entry
 
 

@@ -4,7 +4,7 @@ From a notebook's ``user_options`` (validated by the mixin) the pod gets:
 
 * ``image`` = ``environment.dockerImage``; labels ``notebook-id`` and
   ``notebook-owner-id`` (on the pod and its PVC);
-* the namespace it asks for, if ``allowed_namespaces`` has it (else 400);
+* the namespace the service admitted (its allow-list is the service's);
 * cpu and memory limits, guarantees by ``cpu_guarantee_ratio`` and
   ``mem_guarantee_ratio``, extended resources (GPUs) with guarantee = limit, as
   Kubernetes requires of them;
@@ -15,8 +15,8 @@ From a notebook's ``user_options`` (validated by the mixin) the pod gets:
   it on the first start, keeps it on stop and deletes it with the named server
   (``delete_pvc``).
 
-Everything is applied in ``apply_user_options``, from the configured values
-(``self.configured``), so each start begins from the operator's config. A
+Everything is applied from the admitted spec (``apply_admitted``), from the configured
+values (``self.configured``), so each start begins from the operator's config. A
 ``profile_list`` (``load_user_options``) applies only to servers that are not
 notebooks: it would otherwise override what the notebook asked for.
 
@@ -43,7 +43,6 @@ from pathlib import Path
 import jupyterhub
 from kubespawner import KubeSpawner
 from kubespawner.slugs import is_valid_label, safe_slug
-from tornado import web
 from traitlets import Float, Integer, List, Unicode, default
 
 from . import bootstrap
@@ -114,14 +113,6 @@ class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
     notebook_traits = ("cmd", "cpu_limit", "cpu_guarantee", "mem_limit", "mem_guarantee", "extra_labels",
                        "extra_resource_limits", "extra_resource_guarantees", "image", "namespace",
                        "storage_extra_labels")
-
-    allowed_namespaces = List(
-        Unicode(),
-        help="Namespaces a notebook may ask for (meta.namespace). Empty (the default): only "
-        "`namespace`, the hub's own. The hub's service account needs the pods, events and "
-        "persistentvolumeclaims permissions in each. Keep equal to "
-        "SubmarineService.allowed_namespaces.",
-    ).tag(config=True)
 
     cpu_guarantee_ratio = Float(
         1.0, min=0, max=1,
@@ -201,11 +192,11 @@ class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
         self.extra_resource_limits = {**self.configured("extra_resource_limits"), **extended}
         self.extra_resource_guarantees = {**self.configured("extra_resource_guarantees"), **extended}
 
-    def apply_submarine_options(self, user_options):
-        """The mixin validates and applies the resources; the rest of the pod is set here."""
-        super().apply_submarine_options(user_options)
+    def apply_admitted(self, admitted):
+        """The mixin applies the resources; the rest of the pod is set here."""
+        super().apply_admitted(admitted)
         notebook = self.notebook
-        self._apply_namespace()
+        self._apply_namespace(admitted.namespace if notebook else self.configured("namespace"))
         image = self.configured("image")
         self.image = notebook.environment.dockerImage if notebook else image
         labels = {}
@@ -219,15 +210,9 @@ class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
             cmd = [self.bootstrap_python, "-c", LOADER, *(cmd or [bootstrap.SINGLEUSER])]
         self.cmd = cmd
 
-    def _apply_namespace(self):
-        """meta.namespace if allowed; a notebook that names none runs in the configured one."""
-        home = self.configured("namespace")
-        asked = self.notebook and "namespace" in self.notebook.model_fields_set
-        namespace = self.notebook.namespace if asked else home
-        allowed = self.allowed_namespaces or [home]
-        if namespace not in allowed:
-            raise web.HTTPError(400, f"meta.namespace: '{namespace}' is not allowed here "
-                                     f"(allowed: {', '.join(allowed)})")
+    def _apply_namespace(self, namespace: str):
+        """The namespace the service admitted (from its allow-list: SubmarineService.allowed_namespaces;
+        the hub's service account needs the pods, events and persistentvolumeclaims permissions in each)."""
         self.namespace = namespace
         self.dns_name = self.dns_name_template.format(namespace=namespace, name=self.pod_name)
 

@@ -2,9 +2,15 @@
 
 Each notebook gets its own working directory (also its ``HOME``) under
 ``data_dir``, kept while the notebook is stopped and removed with it. The
-server's output goes to a log file beside it. Processes run as the hub's own
-OS user: this spawner is for one team on one machine; Kubernetes is the
-multi-tenant path. ``dockerImage`` is recorded, not used, here.
+server's output goes to a log file the hub keeps. ``dockerImage`` is recorded,
+not used, here.
+
+Who a notebook runs as: when the hub runs as root, each owner's notebooks run as
+an unprivileged OS user of the owner's own (``osusers``: made on demand), who owns
+the owner's workspaces and can read neither the hub's data directory (its
+secrets, databases and logs) nor another owner's files; environment builds run
+as an unprivileged builder user. When the hub runs as an ordinary user, notebooks
+run as that user: one person's hub, no isolation between notebooks.
 
 The environment's kernelSpec is built once into a cached environment (builds.py)
 and its kernel registered for the notebook alone, under ``kernelSpec.name``, in a
@@ -14,24 +20,30 @@ directory on the server's ``JUPYTER_PATH``; JupyterLab opens new notebooks in it
 import asyncio
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
+import sysconfig
 from datetime import datetime, timezone
 from urllib.parse import quote
 
 from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Integer, List, Unicode, default
 
+from . import osusers
 from .builds import Builds, build_environ
 from .mixin import SubmarineSpawnerMixin
 from .progress import ProgressLog
 from .resources import Resources, format_bytes
 
+# the default server's place: a name no named server can have (they are [a-z0-9-])
+DEFAULT_SERVER_DIR = "_default"
+
 
 def notebook_path(user: str, server: str) -> str:
     """A notebook's place below a data directory's notebooks/, jupyter/ and logs/."""
-    return os.path.join(quote(user, safe=""), server or "default-server")
+    return os.path.join(quote(user, safe=""), server or DEFAULT_SERVER_DIR)
 
 
 def log_file(data_dir: str, user: str, server: str) -> str:
@@ -89,6 +101,26 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
         "Nothing else of the hub's environment (its secrets) reaches a build.",
     ).tag(config=True)
 
+    system_user_prefix = Unicode(
+        "nb-",
+        help="When the hub runs as root: the start of the OS users notebooks run as, one per owner "
+        "(<prefix><owner>-<hash>, made on demand).",
+    ).tag(config=True)
+
+    builder_user = Unicode(
+        help="When the hub runs as root: the OS user environment builds run as (made on demand). "
+        "Default: <system_user_prefix>builder.",
+    ).tag(config=True)
+
+    @default("builder_user")
+    def _default_builder_user(self):
+        return f"{self.system_user_prefix}builder"
+
+    @property
+    def isolated(self) -> bool:
+        """Notebooks run as users of their own (the hub runs as root)."""
+        return os.getuid() == 0
+
     @default("cmd")
     def _default_cmd(self):
         # the hub's own interpreter: no reliance on PATH
@@ -129,6 +161,7 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._progress = ProgressLog()
+        self._os_user: pwd.struct_passwd | None = None
 
     def apply_resources(self, resources: Resources):
         """Limits become ``mem_limit``/``cpu_limit`` (and MEM_LIMIT/CPU_LIMIT in the env)."""
@@ -136,12 +169,13 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
         self.cpu_limit = resources.cpu if resources.cpu is not None else self.configured("cpu_limit")
 
     def make_preexec_fn(self, name):
-        """No setuid: the process runs as the hub's user, in the notebook's directory."""
-        return None
+        """The owner's OS user when isolated; else the hub's user. In the notebook's directory
+        (Popen's cwd), files private by default."""
+        return osusers.as_user(self._os_user if self.isolated else None, umask=0o077)
 
     def user_env(self, env):
-        env["USER"] = self.user.name
-        env["HOME"] = self.workdir
+        user = self._os_user.pw_name if self._os_user else self.user.name
+        env.update(USER=user, LOGNAME=user, HOME=self.workdir, SHELL="/bin/bash")
         return env
 
     def get_env(self):
@@ -152,8 +186,6 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
 
     def get_args(self):
         args = super().get_args()
-        if os.getuid() == 0:
-            args.append("--allow-root")
         if self.notebook:
             kernel = self.notebook.environment.kernelSpec.name
             args.append(f"--MappingKernelManager.default_kernel_name={kernel}")
@@ -164,19 +196,74 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
         async for event in self._progress.follow():
             yield event
 
+    # --- who runs it, and where ---------------------------------------------------------
+
+    async def _system_user(self, name: str, comment: str, home: str) -> pwd.struct_passwd:
+        user = await osusers.ensure(name, comment, home)
+        for path in (sys.executable, sysconfig.get_path("purelib"), self.data_dir):
+            blocked = osusers.unreachable(path, user, os.R_OK | os.X_OK) if path != self.data_dir else \
+                osusers.unreachable(path, user)
+            if blocked:
+                raise osusers.OSUserError(
+                    f"The OS user {name} cannot reach {path} ({blocked} is closed to other users): notebooks "
+                    "run as unprivileged users when the hub is root, so the hub's Python, its packages and the "
+                    "way to its data directory must be open to every user (e.g. a venv of /usr/bin/python3 in "
+                    "a directory others can enter)")
+        return user
+
+    async def _prepare(self):
+        """The notebook's OS user and directories: its own, private to it."""
+        if not self.isolated:
+            self._os_user = None
+            await asyncio.to_thread(self._make_dirs, None)
+            return
+        owner = self.user.name
+        self._os_user = await self._system_user(
+            osusers.system_name(owner, self.system_user_prefix), f"Submarine notebooks of {owner}"[:200],
+            os.path.dirname(self.workdir))
+        await asyncio.to_thread(self._make_dirs, self._os_user)
+
+    def _make_dirs(self, user: pwd.struct_passwd | None):
+        for area in ("notebooks", "jupyter"):
+            top = os.path.join(self.data_dir, area)
+            os.makedirs(top, mode=0o711, exist_ok=True)
+            owned = os.path.join(top, quote(self.user.name, safe=""))
+            if user is None:
+                os.makedirs(owned, mode=0o700, exist_ok=True)
+            else:
+                os.chmod(top, 0o711)  # passable, not listable
+                osusers.own(owned, user, 0o700)
+        shutil.rmtree(self.jupyter_dir, ignore_errors=True)
+        for path in (self.workdir, self.jupyter_dir):
+            if user is None:
+                os.makedirs(path, mode=0o700, exist_ok=True)
+            else:
+                osusers.own(path, user, 0o700)
+        os.makedirs(os.path.dirname(self.log_path), mode=0o700, exist_ok=True)
+
     async def _register_kernel(self):
         """Build (or find) the environment; register its kernel for this notebook alone."""
-        shutil.rmtree(self.jupyter_dir, ignore_errors=True)
         if not self.notebook:
             return
         environment = self.notebook.environment
+        builder = None
+        if self.isolated and (environment.kernelSpec.condaDependencies or environment.kernelSpec.pipDependencies):
+            builder = await self._system_user(self.builder_user, "Submarine environment builds",
+                                              os.path.join(self.data_dir, "environments", ".home"))
         built = await self.builds.ensure(
             environment.kernelSpec, environment.name, self._progress, conda_path=self.conda_path,
-            env=build_environ(self.build_env_keep), tail_lines=self.exit_log_lines)
-        kernel_dir = os.path.join(self.jupyter_dir, "kernels", environment.kernelSpec.name)
-        os.makedirs(kernel_dir)
-        with open(os.path.join(kernel_dir, "kernel.json"), "w") as f:
-            json.dump(built.kernel_json(environment.name), f, indent=1)
+            env=build_environ(self.build_env_keep), tail_lines=self.exit_log_lines, user=builder)
+        await asyncio.to_thread(self._write_kernel, environment.kernelSpec.name,
+                                built.kernel_json(environment.name))
+
+    def _write_kernel(self, name: str, spec: dict):
+        path = os.path.join(self.jupyter_dir, "kernels", name)
+        os.makedirs(path, mode=0o700)
+        with open(os.path.join(path, "kernel.json"), "w") as f:
+            json.dump(spec, f, indent=1)
+        if self._os_user:
+            for here in (path, os.path.dirname(path), os.path.join(path, "kernel.json")):
+                os.chown(here, self._os_user.pw_uid, self._os_user.pw_gid)
 
     def _say_starting(self):
         parts = [f"environment {self.notebook.environment.name}"]
@@ -191,11 +278,10 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
 
     async def start(self):
         self._progress.reset()
+        await self._prepare()
         await self._register_kernel()
         if self.notebook:
             self._say_starting()
-        os.makedirs(self.workdir, exist_ok=True)
-        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         configured = self.popen_kwargs
         with open(self.log_path, "ab") as log:
             log.write(f"--- {datetime.now(timezone.utc).isoformat()} starting\n".encode())
@@ -241,3 +327,4 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
             os.remove(self.log_path)
         except FileNotFoundError:
             pass
+        return super().delete_forever()

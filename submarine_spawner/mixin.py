@@ -1,27 +1,30 @@
-"""What both Submarine spawners do with a notebook's ``user_options``.
+"""What both Submarine spawners do around a start: admission, and reports of how it ends.
 
-``apply_user_options`` (run by the hub before every start) validates the seam
-model and hands the parsed resources to the concrete spawner; ``get_env`` adds
-the notebook's ``envVars``. The mixin also remembers, in the spawner state the
-hub persists, how a server ended when nobody asked it to stop, so the service
-can tell a crash from a stop.
+``apply_user_options`` (run by the hub before every start, whichever door it came through)
+sends the client's ``user_options`` to the Submarine service's admission and applies exactly
+the :class:`AdmittedSpec` it answers (``apply_admitted``); a refusal fails the start with the
+service's 4xx and message, before anything is made. The spawner also tells the service how
+its server ends (stopped, failed, removed) as it happens, and remembers, in the spawner state
+the hub persists, how a server ended when nobody asked it to stop, so a crash is told from a
+stop.
 """
 
+import asyncio
 from datetime import datetime, timezone
 
 from jupyterhub.spawner import Spawner
-from tornado import web
 from traitlets import Dict, Instance, default
 
-from .form import SubmarineSpawnForm
+from .contract import AdmittedSpec
+from .form import options_form, options_from_form
 from .kernelspec import KernelSpecPolicy
-from .options import NotebookOptions, parse_options
-from .resources import ResourcePolicy, Resources
+from .resources import ResourcePolicy, Resources, parse_resources
+from .service import SubmarineServiceClient
 
 
-def _apply_submarine_options(spawner, user_options):
+async def _apply_submarine_options(spawner, user_options):
     """The default ``Spawner.apply_user_options`` of the Submarine spawners."""
-    return spawner.apply_submarine_options(user_options)
+    await spawner.apply_submarine_options(user_options)
 
 
 class SubmarineSpawnerMixin(Spawner):
@@ -39,32 +42,27 @@ class SubmarineSpawnerMixin(Spawner):
     def _default_kernel_spec_policy(self):
         return KernelSpecPolicy(parent=self)
 
+    service = Instance(SubmarineServiceClient, help="The Submarine service (c.SubmarineServiceClient).")
+
+    @default("service")
+    def _default_service(self):
+        return SubmarineServiceClient(parent=self)
+
     @default("apply_user_options")
     def _default_apply_user_options(self):
         return _apply_submarine_options
 
-    spawn_form = Instance(SubmarineSpawnForm, help="The home page's spawn form (c.SubmarineSpawnForm).")
-
-    @default("spawn_form")
-    def _default_spawn_form(self):
-        return SubmarineSpawnForm(parent=self)
-
     @default("options_form")
     def _default_options_form(self):
-        return self.spawn_form.render
+        return options_form
 
     @default("options_from_form")
     def _default_options_from_form(self):
-        return self.spawn_form.user_options
-
-    def default_namespace(self) -> str:
-        """The namespace of a notebook from the spawn form: the configured one of a spawner
-        with namespaces (KubeSpawner), else "default"."""
-        return self.configured("namespace") if "namespace" in self.notebook_traits else "default"
+        return options_from_form
 
     notebook = Instance(
-        NotebookOptions, allow_none=True,
-        help="The validated user_options of the current start; None for a plain server.",
+        AdmittedSpec, allow_none=True,
+        help="The admitted spec of the current start, if it runs an environment; None for a plain server.",
     )
 
     last_exit = Dict(
@@ -73,19 +71,30 @@ class SubmarineSpawnerMixin(Spawner):
     )
 
     _stop_requested = False
+    _start_failed = False
+    # kept in the hub's spawner state, so a hub that restarts still reports
+    _started = False  # the current start succeeded
+    _admitted = False  # the service admitted the current start
 
-    def apply_submarine_options(self, user_options):
-        """Validate the seam model and apply it; a bad option fails the start with 400."""
-        if not user_options:
-            self.notebook = None
-            self.apply_resources(Resources())
-            return
-        try:
-            self.notebook = parse_options(user_options, self.resource_policy,
-                                          kernel_policy=self.kernel_spec_policy)
-        except ValueError as e:
-            raise web.HTTPError(400, str(e)) from None
-        self.apply_resources(self.resource_policy.parse(self.notebook.resources))
+    async def apply_submarine_options(self, user_options):
+        """Ask the service to admit this start, then apply what it admitted."""
+        self.notebook = None
+        self._admitted = False
+        admitted = await self.service.admit(self, user_options)
+        self._admitted = True
+        # the hub keeps the admitted request: its home page shows it, a start without options sends it again
+        self.user_options = self.orm_spawner.user_options = admitted.user_options() or self.user_options
+        self.log.info("Starting %s as admitted: %s", self._log_name,
+                      f"notebook {admitted.notebookId}, environment {admitted.environment.name}, "
+                      f"resources {admitted.resources or 'default'}" if admitted.environment else "a plain server")
+        self.apply_admitted(admitted)
+
+    def apply_admitted(self, admitted: AdmittedSpec):
+        """Set the spawner from an admitted spec (the concrete spawner adds what it runs)."""
+        self.notebook = admitted if admitted.environment else None
+        # checked by the service's ResourcePolicy: read every resource it admitted
+        resources = parse_resources(self.notebook.resources, extended_allowed=None) if self.notebook else Resources()
+        self.apply_resources(resources)
 
     #: the traits a notebook's options set; their configured values are kept at creation
     notebook_traits: tuple[str, ...] = ()
@@ -107,10 +116,16 @@ class SubmarineSpawnerMixin(Spawner):
         env = super().get_env()
         if self.notebook:
             env.update(self.notebook.envVars)
-            env["SUBMARINE_NOTEBOOK_ID"] = self.notebook.notebookId
+            env["SUBMARINE_NOTEBOOK_ID"] = self.notebook.notebookId or ""
         return env
 
-    # --- telling a crash from a stop -------------------------------------------------
+    # --- reports, and telling a crash from a stop ----------------------------------------
+
+    def _report(self, event: str, message: str | None = None):
+        """Tell the service about a named server, without holding up the hub (its passes catch
+        up if this is lost). Removals always: they end a notebook whatever this process saw."""
+        if self.name and (self._admitted or event == "removed"):
+            asyncio.ensure_future(self.service.report(self, event, message))
 
     def describe_exit(self, status) -> str:
         """A line on why the server ended; spawners add what they know (a log tail)."""
@@ -118,12 +133,25 @@ class SubmarineSpawnerMixin(Spawner):
 
     async def start(self):
         self.last_exit = None
-        self._stop_requested = False
-        return await super().start()
+        self._stop_requested = self._started = self._start_failed = False
+        try:
+            started = await super().start()
+        except Exception as e:
+            self._start_failed = True
+            self._report("failed", f"Spawn failed: {e}")
+            raise
+        self._started = True
+        return started
 
     async def stop(self, now=False):
+        report = not self._stop_requested and self.last_exit is None
         self._stop_requested = True
-        return await super().stop(now=now)
+        stopped = await super().stop(now=now)
+        if report and self._started:
+            self._report("stopped")
+        elif report and not self._start_failed:
+            self._report("failed", "The notebook server was stopped before it had started")
+        return stopped
 
     async def poll(self):
         status = await super().poll()
@@ -133,20 +161,31 @@ class SubmarineSpawnerMixin(Spawner):
                 "message": self.describe_exit(status),
                 "time": datetime.now(timezone.utc).isoformat(),
             }
+            if self._started:
+                self._report("failed", f"The notebook server exited unexpectedly ({self.last_exit['message']})")
         return status
+
+    def delete_forever(self):
+        """The server is removed from the hub: so is the notebook."""
+        self._report("removed")
+        return super().delete_forever()
 
     def get_state(self):
         state = super().get_state()
         if self.last_exit:
             state["last_exit"] = self.last_exit
+        state["submarine"] = {"admitted": self._admitted, "started": self._started}
         return state
 
     def load_state(self, state):
         super().load_state(state)
         self.last_exit = state.get("last_exit")
+        ours = state.get("submarine") or {}
+        self._admitted, self._started = ours.get("admitted", False), ours.get("started", False)
 
     def clear_state(self):
         """Keep ``last_exit``: the hub clears state right after a server ends."""
         last_exit = self.last_exit
         super().clear_state()
         self.last_exit = last_exit
+        self._admitted = self._started = False

@@ -1,9 +1,21 @@
+import os
+import subprocess
 import uuid
 from contextlib import contextmanager
 
 import pytest
 
-from .harness import Hub
+from .harness import Hub, notebook_users
+
+
+@pytest.fixture(scope="session", autouse=True)
+def forget_notebook_users():
+    """The OS users the hubs of this run made for notebooks go when it ends (as root)."""
+    before = notebook_users() if os.getuid() == 0 else set()
+    yield
+    if os.getuid() == 0:
+        for name in sorted(notebook_users() - before):
+            subprocess.run(["userdel", name], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="session")

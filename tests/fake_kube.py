@@ -20,9 +20,11 @@ from kubernetes_asyncio.config import kube_config
 from traitlets.config import Config
 
 from submarine_spawner import SubmarineKubeSpawner
+from submarine_spawner.contract import AdmittedSpec
+from submarine_spawner.service import SubmarineServiceClient
 
 OWNER = "e9ca23d68d884d4ebb19d07889727dae"
-# the seed's notebook, as the service passes it to the hub
+# the seed's notebook, as the service's admission answers it
 SEED_OPTIONS = {
     "notebookId": "notebook_1626160071451_0001",
     "namespace": "default",
@@ -175,6 +177,21 @@ def kube_api(tmp_path_factory):
     server.shutdown()
 
 
+class AdmittingService(SubmarineServiceClient):
+    """Our own service client, standing in for the Submarine service: the user_options a test
+    gives are the spec the service admitted (a plain server for none); reports are kept."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.reports = []
+
+    async def admit(self, spawner, user_options):
+        return AdmittedSpec.model_validate(user_options or {"namespace": "default"}, context={"allow_pip_urls": True})
+
+    async def report(self, spawner, event, message=None):
+        self.reports.append((spawner.name, event, message))
+
+
 def new_spawner(kube_api, server="test-nb", **config) -> SubmarineKubeSpawner:
     """A spawner of ``OWNER``'s named server. ``config``: traits of SubmarineKubeSpawner,
     or of another section as ``Section__trait``. Needs a running event loop."""
@@ -186,12 +203,15 @@ def new_spawner(kube_api, server="test-nb", **config) -> SubmarineKubeSpawner:
         _mock=True,
         config=Config(sections),
         user=SimpleNamespace(name=OWNER, id=1, url=f"/user/{OWNER}/"),
-        orm_spawner=SimpleNamespace(name=server, display_name=server, server=None, last_activity=None),
+        orm_spawner=SimpleNamespace(name=server, display_name=server, server=None, last_activity=None,
+                                    user_options={}),
+        service=AdmittingService(),
     )
 
 
 async def prepare(spawner, user_options):
-    """What the hub and kubespawner do with user_options before making the pod."""
+    """What the hub and kubespawner do with user_options before making the pod (the
+    admission answers them as they are)."""
     spawner.user_options = user_options
     await spawner._run_apply_user_options(user_options)
     await spawner.load_user_options()

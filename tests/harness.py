@@ -7,10 +7,12 @@ over HTTP as users do.
 
 import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_TOKEN = "test-admin-token-" + "0" * 24
+NOTEBOOK_USER_PREFIX = "nb-"  # SubmarineLocalSpawner.system_user_prefix
 
 
 def free_port() -> int:
@@ -58,9 +61,24 @@ def wait_for(predicate, timeout=60.0, interval=0.1, what="condition"):
         time.sleep(interval)
 
 
+def open_way_to(path: Path):
+    """Let other OS users pass through the temporary directories above ``path``: as root, the
+    hub runs notebooks as unprivileged users, who must reach their workspaces in it."""
+    top = Path(tempfile.gettempdir()).resolve()
+    for directory in [path, *path.parents]:
+        if directory == top or top not in directory.parents:
+            break
+        directory.chmod(directory.stat().st_mode | 0o011)
+
+
+def notebook_users() -> set[str]:
+    """The OS users notebooks run as (the hub makes them when it runs as root)."""
+    return {user.pw_name for user in pwd.getpwall() if user.pw_name.startswith(NOTEBOOK_USER_PREFIX)}
+
+
 class Hub:
     def __init__(self, data_dir: Path, **env):
-        self.data_dir = Path(data_dir)
+        self.data_dir = Path(data_dir).resolve()
         self.port, self.hub_port, self.proxy_api_port, self.service_port = (free_port() for _ in range(4))
         self.env = {
             **os.environ,
@@ -83,6 +101,7 @@ class Hub:
 
     def start(self):
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        open_way_to(self.data_dir)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(ROOT / "jupyterhub_config.py")],
@@ -148,7 +167,9 @@ class Hub:
         def current():
             code, body = api.call("GET", f"/api/v1/notebook/{notebook_id}")
             assert code == 200, body
-            return body["result"] if body["result"]["status"] in statuses else None
+            notebook = body["result"]
+            assert notebook["status"] != "failed" or "failed" in statuses, notebook["reason"]
+            return notebook if notebook["status"] in statuses else None
 
         return wait_for(current, timeout, 0.1, f"{notebook_id} to be {' or '.join(statuses)}")
 

@@ -116,3 +116,48 @@ def test_browsers_use_the_hubs_oauth_cookie(hub, unique, admin):
     deleted = browser.delete(hub.public + f"/services/submarine/api/v1/notebook/{notebook_id}",
                              headers={"X-XSRFToken": xsrf}, timeout=30)
     assert deleted.status_code == 200
+
+
+# --- a token's power ends when the hub says so -------------------------------------------------
+
+def test_a_revoked_token_may_change_nothing_at_once(hub, unique):
+    name = f"rita-{unique}"
+    hub.hub_api.post(f"/users/{name}")
+    made = hub.hub_api.post(f"/users/{name}/tokens", json={"note": "revoked"}).json()
+    api = Api(hub.direct, made["token"])
+    assert api.call("GET", "/api/v1/notebook")[0] == 200  # the hub's answer is cached for reads
+    assert hub.hub_api.delete(f"/users/{name}/tokens/{made['id']}").status_code == 204
+    code, body = api.call("POST", "/api/v1/notebook", notebook_body("after-revoke", resources=""))
+    assert code == 401, body
+    assert "after-revoke" not in hub.hub_user(name)["servers"]
+
+
+def test_a_deleted_users_token_makes_no_user_again(hub, unique):
+    name = f"dora-{unique}"
+    api = hub.client(name)
+    assert api.call("GET", "/api/v1/notebook")[0] == 200
+    assert hub.hub_api.delete(f"/users/{name}").status_code == 204
+    code, body = api.call("POST", "/api/v1/notebook", notebook_body("ghost", resources=""))
+    assert code == 401, body
+    assert hub.hub_user(name) is None
+
+
+def test_a_demoted_admin_changes_only_their_own(hub, alice, unique):
+    owner, api = alice
+    code, body = api.call("POST", "/api/v1/notebook", notebook_body("kept", resources=""))
+    assert code == 200, body
+    notebook_id = body["result"]["notebookId"]
+    name = f"ada-{unique}"
+    hub.hub_api.post(f"/users/{name}", json={"admin": True})
+    former = Api(hub.direct, hub.user_token(name))
+    assert former.call("GET", f"/api/v1/notebook/{notebook_id}")[0] == 200  # an admin, cached for reads
+    assert hub.hub_api.patch(f"/users/{name}", json={"admin": False}).status_code == 200
+    code, body = former.call("DELETE", f"/api/v1/notebook/{notebook_id}")
+    assert code == 403, body
+    assert api.call("GET", f"/api/v1/notebook/{notebook_id}")[0] == 200
+    assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] == 200
+
+
+def test_the_api_description_needs_no_token(hub):
+    response = requests.get(hub.direct + "/api/v1/openapi.json", timeout=10)
+    assert response.status_code == 200 and response.json()["openapi"].startswith("3.")

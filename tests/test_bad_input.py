@@ -72,6 +72,11 @@ BAD_BODIES = [
     (with_("spec.envVars", ["X=1"]), "spec.envVars", "dictionary"),
     (with_("spec.cpu", "2"), "cpu '2' disagrees", "cpu=1"),
     (with_("meta.ownerId", "Not A User"), "meta.ownerId", "does not match"),
+    (with_("meta.ownerId", "ali\u200bce"), "meta.ownerId", "does not match"),  # zero-width space
+    (with_("meta.ownerId", "\u202eecila"), "meta.ownerId", "does not match"),  # right-to-left override
+    (with_("meta.ownerId", "\u0430lice"), "meta.ownerId", "does not match"),  # Cyrillic a
+    (with_("meta.ownerId", "\u00e9" * 200), "meta.ownerId", "does not match"),
+    (with_("spec.envVars", {"X" * 120_000: "1"}), "spec.envVars", "longer than 128 characters"),
     (with_("meta.labels", {"team": "a b"}), "meta.labels", "does not match"),
 ]
 
@@ -111,6 +116,33 @@ def test_malformed_requests(hub, alice, data, content_type, status, words):
     assert response.headers["Content-Type"].startswith("application/json")
     assert_error(response.status_code, response.json(), status, *words)
     assert_nothing_made(hub, api, owner)
+
+
+@pytest.mark.parametrize("data,content_type,status,words", [
+    ("a: " + "x" * 600_000, "application/yaml", 413, ["larger than 256 KiB"]),
+    ("[" * 100_000 + "]" * 100_000, "application/json", 400, ["nests deeper than 32 levels"]),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)), "application/yaml", 400, ["more than 20000 values"]),
+])
+def test_bodies_too_big_or_too_deep_are_refused(hub, alice, data, content_type, status, words):
+    """Parsed off the event loop, within a size, a depth and a value budget (YAML aliases count
+    each time they are reached)."""
+    owner, api = alice
+    response = api.post("/api/v1/notebook", data=data, headers={"Content-Type": content_type})
+    assert_error(response.status_code, response.json(), status, *words)
+    assert_nothing_made(hub, api, owner)
+
+
+@pytest.mark.parametrize("kernel_spec,words", [
+    ({"name": ".."}, "kernelSpec.name: '..' is not a kernel name"),
+    ({"name": "py3", "pipDependencies": ["x-0.1-py3-none-any.whl"]}, "a file name (pip would install a local file)"),
+])
+def test_environments_that_would_escape_are_refused(hub, unique, kernel_spec, words):
+    code, body = hub.admin.call("POST", "/api/v1/environment", {"name": f"escape-{unique}", "dockerImage": "img",
+                                                               "kernelSpec": kernel_spec})
+    assert_error(code, body, 400, words)
 
 
 def test_yaml_is_accepted_as_submarine_does(hub, alice):

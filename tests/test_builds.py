@@ -16,7 +16,7 @@ import pytest
 
 from submarine_spawner.builds import (HUB_ENVIRONMENT, LINK_HUB_PACKAGES, BuildError, Builds, Environment,
                                       build_environ, build_key, build_steps, find_conda, hub_package_dirs)
-from submarine_spawner.options import KernelSpec
+from submarine_spawner.contract import KernelSpec
 from submarine_spawner.progress import ProgressLog
 
 from .wheels import make_wheel, requirement
@@ -141,7 +141,10 @@ async def test_a_build_installs_the_pip_dependencies_once(tmp_path):
     environment = await builds.ensure(kernel, "team", progress, env=ENV)
     assert environment.prefix == builds.prefix(build_key(kernel))
     assert python_says(environment, "import alpha, ipykernel; print(alpha.VALUE)") == "alpha"
-    assert [event["message"] for event in progress.events][-1] == "Installing 1 pip dependencies for environment team ..."
+    # the pip step, then perhaps its latest output line (shown at most once a second)
+    messages = [event["message"] for event in progress.events]
+    pip_step = messages.index("Installing 1 pip dependencies for environment team ...")
+    assert all(m.startswith("Installing 1 pip dependencies for environment team: ") for m in messages[pip_step + 1:])
 
     again = ProgressLog()
     assert await builds.ensure(kernel, "team", again, env=ENV) == environment
@@ -172,7 +175,7 @@ async def test_concurrent_starts_share_one_build(tmp_path):
 BUILD_IN_ANOTHER_PROCESS = """
 import asyncio, os, sys
 from submarine_spawner.builds import Builds
-from submarine_spawner.options import KernelSpec
+from submarine_spawner.contract import KernelSpec
 from submarine_spawner.progress import ProgressLog
 kernel = KernelSpec.model_validate({"name": "py3", "pipDependencies": [sys.argv[2]]}, context={"allow_pip_urls": True})
 print(asyncio.run(Builds(sys.argv[1]).ensure(kernel, "team", ProgressLog(), env=dict(os.environ))).python)
@@ -260,3 +263,9 @@ async def test_conda_dependencies_are_built_with_conda_then_pip(tmp_path):
         f'["create", "--prefix", "{environment.prefix}", "--yes", "-c", "conda-forge", "--", "numpy>=1.24", '
         '"ipykernel", "pip"]']
     assert python_says(environment, "import epsilon; print(epsilon.VALUE)") == "5"
+
+
+def test_a_notebook_named_default_server_has_a_workspace_of_its_own():
+    from submarine_spawner.local import notebook_path
+
+    assert notebook_path("alice", "") != notebook_path("alice", "default-server")

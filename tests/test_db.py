@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from hub_service import db
+from hub_service import db, store
 from hub_service.envelope import ApiError
 from hub_service.ids import IdGenerator, insert_with_fresh_id
 
@@ -45,8 +45,8 @@ def test_replicas_started_in_the_same_millisecond_get_distinct_ids(db_url):
     async def insert_all(database):
         made = []
         for i, ids in enumerate([first, second, first, second]):
-            row = await insert_with_fresh_id(database, db.environments, ids,
-                                             lambda eid, i=i: environment(eid, f"e{i}"), lambda _: None)
+            row = await insert_with_fresh_id(database, ids, lambda eid, i=i: environment(eid, f"e{i}"),
+                                             store.insert_environment)
             made.append(row["environment_id"])
         return made
 
@@ -55,12 +55,17 @@ def test_replicas_started_in_the_same_millisecond_get_distinct_ids(db_url):
     assert second.start != first.start
 
 
-def test_a_named_conflict_is_a_409(db_url):
+def test_a_conflict_the_insert_names_is_its_error(db_url):
     db.upgrade(db_url, SEED)
 
+    def insert(connection, row):
+        if store.environment(connection, row["name"]):
+            raise ApiError(409, "taken")
+        store.insert_environment(connection, row)
+
     async def duplicate(database):
-        await insert_with_fresh_id(database, db.environments, IdGenerator("environment"),
-                                   lambda eid: environment(eid, "notebook-env"), lambda _: "taken")
+        await insert_with_fresh_id(database, IdGenerator("environment"), lambda eid: environment(eid, "notebook-env"),
+                                   insert)
 
     with pytest.raises(ApiError) as caught:
         asyncio.run(with_database(db_url, duplicate))

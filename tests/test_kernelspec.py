@@ -5,7 +5,9 @@ from traitlets.config import Config
 
 from submarine_spawner.kernelspec import (KernelSpecError, KernelSpecPolicy, check_channel, check_conda_spec,
                                           check_pip_requirement)
-from submarine_spawner.options import KernelSpec, parse_options
+from hub_service import specs
+from hub_service.envelope import ApiError
+from submarine_spawner.contract import EnvironmentSpec, KernelSpec
 
 HOSTILE = ["pkg; touch /tmp/x", "$(touch /tmp/x)", "`touch /tmp/x`", "pkg\ntouch /tmp/x", "-r /etc/passwd",
            "--index-url=https://evil.example/simple", " -e .", "", "pkg && rm -rf ~", "x" * 300]
@@ -17,7 +19,8 @@ def test_pip_requirements(entry):
     assert check_pip_requirement(entry) == entry
 
 
-@pytest.mark.parametrize("entry", HOSTILE + ["./local-dir", "https://example.org/pkg.whl", "pkg==1.0 --hash=x"])
+@pytest.mark.parametrize("entry", HOSTILE + ["./local-dir", "https://example.org/pkg.whl", "pkg==1.0 --hash=x",
+                                             "x-0.1-py3-none-any.whl", "pkg-1.0.tar.gz", "data.zip"])
 def test_pip_refuses(entry):
     with pytest.raises(KernelSpecError) as error:
         check_pip_requirement(entry)
@@ -60,19 +63,27 @@ def test_channels_refuse(entry):
         check_channel(entry)
 
 
-def test_the_seam_model_names_each_bad_entry_and_its_rule():
-    with pytest.raises(ValueError) as error:
-        parse_options({"notebookId": "nb_1", "environment": {"name": "env", "dockerImage": "img", "kernelSpec": {
-            "name": "py 3", "channels": ["defaults", "file:///x"], "condaDependencies": ["numpy; rm -rf ~"],
-            "pipDependencies": ["pandas", "$(touch /tmp/x)"]}}})
-    problems = str(error.value).split("; user_options.")
+def test_files_only_where_urls_are_allowed():
+    assert check_pip_requirement("x-0.1-py3-none-any.whl", allow_urls=True) == "x-0.1-py3-none-any.whl"
+
+
+def environment(context=None, **kernel_spec):
+    return specs.validate(EnvironmentSpec, {"name": "env", "dockerImage": "img", "kernelSpec": kernel_spec},
+                          prefix="environment", context=context)
+
+
+def test_the_environment_model_names_each_bad_entry_and_its_rule():
+    with pytest.raises(ApiError) as error:
+        environment(name="py 3", channels=["defaults", "file:///x"], condaDependencies=["numpy; rm -rf ~"],
+                    pipDependencies=["pandas", "$(touch /tmp/x)"])
+    message = error.value.message
+    problems = message.split("; environment.")
     assert len(problems) == 4
-    prefix = "user_options.environment.kernelSpec."
+    prefix = "environment.kernelSpec."
     assert problems[0].startswith(prefix + "name: 'py 3' does not match")
-    assert f"{prefix}channels.1: channel 'file:///x': is not a channel name" in str(error.value)
-    assert f"{prefix}condaDependencies.0: conda dependency 'numpy; rm -rf ~': is not a conda match spec" \
-        in str(error.value)
-    assert f"{prefix}pipDependencies.1: pip dependency '$(touch /tmp/x)': Expected package name" in str(error.value)
+    assert f"{prefix}channels.1: channel 'file:///x': is not a channel name" in message
+    assert f"{prefix}condaDependencies.0: conda dependency 'numpy; rm -rf ~': is not a conda match spec" in message
+    assert f"{prefix}pipDependencies.1: pip dependency '$(touch /tmp/x)': Expected package name" in message
 
 
 def test_the_seam_model_allows_pip_urls_by_context():
@@ -82,13 +93,11 @@ def test_the_seam_model_allows_pip_urls_by_context():
     assert KernelSpec.model_validate(spec, context={"allow_pip_urls": True}).pipDependencies == spec["pipDependencies"]
 
 
-def test_the_admin_setting_reaches_the_seam_model():
+def test_the_admin_setting_reaches_the_environment_model():
     entry = "mypkg @ https://example.org/mypkg-1.0-py3-none-any.whl"
-    options = {"notebookId": "nb_1", "environment": {"name": "env", "dockerImage": "img", "kernelSpec": {
-        "name": "py3", "pipDependencies": [entry]}}}
-    with pytest.raises(ValueError, match="URLs are not allowed on this hub"):
-        parse_options(options, kernel_policy=KernelSpecPolicy())
+    with pytest.raises(ApiError, match="URLs are not allowed on this hub"):
+        environment(KernelSpecPolicy().context, name="py3", pipDependencies=[entry])
     config = Config()
     config.KernelSpecPolicy.allow_pip_urls = True
-    allowed = parse_options(options, kernel_policy=KernelSpecPolicy(config=config))
-    assert allowed.environment.kernelSpec.pipDependencies == [entry]
+    allowed = environment(KernelSpecPolicy(config=config).context, name="py3", pipDependencies=[entry])
+    assert allowed.kernelSpec.pipDependencies == [entry]

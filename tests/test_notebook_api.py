@@ -7,6 +7,7 @@ import requests
 from .harness import Api, notebook_body, wait_for
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
+NOTEBOOK_ID = re.compile(r"^notebook_\d{13}_\d{4,}$")
 
 
 def envelope_ok(code, body, message):
@@ -196,25 +197,30 @@ def test_delete_while_starting_frees_the_name(hub, alice):
     assert api.call("DELETE", f"/api/v1/notebook/{second['notebookId']}")[0] == 200
 
 
-def test_a_server_made_on_the_hub_with_notebook_options_is_adopted(hub, alice):
-    """The home page's form makes the same user_options: such a server is a notebook too."""
+def test_a_server_started_on_the_hub_becomes_a_notebook(hub, alice):
+    """A start at the hub's own API is admitted by the service like any other: plain options
+    (an environment by name, envVars, resources) make a notebook whose id is the service's."""
     owner, api = alice
     environment = api.call("GET", "/api/v1/environment/notebook-env")[1]["result"]["environmentSpec"]
-    options = {"notebookId": f"notebook_1700000000000_{owner[-4:]}", "namespace": "default",
-               "environment": environment, "envVars": {"FROM": "hub"}, "resources": "cpu=0.5"}
+    options = {"notebookId": f"notebook_1700000000000_{owner[-4:]}", "environment": {"name": "notebook-env"},
+               "envVars": {"FROM": "hub"}, "resources": "cpu=0.5"}
     token = api.headers["Authorization"].split()[1]
     started = requests.post(f"{hub.public}/hub/api/users/{owner}/servers/from-hub",
                             json={"user_options": options}, headers={"Authorization": f"token {token}"},
                             timeout=60)
     assert started.status_code in (201, 202), started.text
-    adopted = wait_for(lambda: next(iter(api.call("GET", "/api/v1/notebook")[1]["result"]), None), 30,
-                       what="the server to show up in the API")
-    assert adopted["notebookId"] == options["notebookId"]
-    assert adopted["url"] == f"/user/{owner}/from-hub/lab"
-    assert adopted["spec"] == {"meta": {"name": "from-hub", "namespace": "default", "ownerId": owner},
-                               "environment": environment,
-                               "spec": {"envVars": {"FROM": "hub"}, "resources": "cpu=0.5"}}
-    hub.wait_status(api, adopted["notebookId"], "running")
+    # the row exists before the spawn begins
+    (notebook,) = api.call("GET", "/api/v1/notebook")[1]["result"]
+    assert notebook["notebookId"] != options["notebookId"] and NOTEBOOK_ID.match(notebook["notebookId"])
+    assert notebook["url"] == f"/user/{owner}/from-hub/lab"
+    assert notebook["spec"] == {"meta": {"name": "from-hub", "namespace": "default", "ownerId": owner},
+                                "environment": environment,
+                                "spec": {"envVars": {"FROM": "hub"}, "resources": "cpu=0.5"}}
+    hub.wait_status(api, notebook["notebookId"], "running")
+    # the hub keeps the admitted request, with the service's id
+    kept = hub.hub_user(owner)["servers"]["from-hub"]["user_options"]
+    assert kept == {"notebookId": notebook["notebookId"], "namespace": "default",
+                    "environment": {"name": "notebook-env"}, "envVars": {"FROM": "hub"}, "resources": "cpu=0.5"}
     # and deleting it through the API removes it from the hub
-    assert api.call("DELETE", f"/api/v1/notebook/{adopted['notebookId']}")[0] == 200
+    assert api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] == 200
     assert "from-hub" not in hub.hub_user(owner)["servers"]

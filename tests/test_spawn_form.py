@@ -1,6 +1,6 @@
-"""The home page's spawn form: what it offers, the user_options it makes, and its errors.
+"""The home page's spawn form: what it offers, the start request it makes, and its errors.
 
-The pure parts (form fields to the seam) are tested directly; the form itself through
+The pure parts (form fields to a request) are tested directly; the form itself through
 a real hub, with the requests a browser sends (tests/browser/ drives a real browser).
 """
 
@@ -11,14 +11,13 @@ import pytest
 import requests
 from tornado import web
 
-from submarine_spawner.form import gpu_choice, notebook_options, render_form
-from submarine_spawner.options import parse_options
+from submarine_spawner.form import gpu_choice, options_form, options_from_form, render_form
 from submarine_spawner.resources import ResourcePolicy
 
 from .fake_kube import kube_api, new_spawner, run  # noqa: F401
 from .harness import notebook_body, wait_for
 from .test_auth import login
-from .test_options import ENVIRONMENT
+from .test_contract import ENVIRONMENT
 
 NOTEBOOK_ID = re.compile(r"^notebook_\d{13}_\d{4,}$")
 
@@ -30,38 +29,29 @@ def form(**fields) -> dict[str, list[str]]:
 
 # --- the form's fields to the seam ---------------------------------------------------------
 
-def test_a_form_becomes_the_seam_user_options():
+def test_a_form_becomes_a_start_request():
     data = form(environment="notebook-env", cpu="0.5", memory="512Mi", gpus="1",
                 env_name=["FIRST", "", "SECOND"], env_value=["1", "", "two words"])
-    options = notebook_options(data, ENVIRONMENT, "default", ResourcePolicy())
-    assert NOTEBOOK_ID.match(options["notebookId"])
-    assert options == {"notebookId": options["notebookId"], "namespace": "default", "environment": ENVIRONMENT,
-                       "envVars": {"FIRST": "1", "SECOND": "two words"},
-                       "resources": "cpu=0.5,memory=512Mi,nvidia.com/gpu=1"}
-    assert parse_options(options).model_dump() == options
+    assert options_from_form(data) == {"environment": {"name": "notebook-env"},
+                                       "envVars": {"FIRST": "1", "SECOND": "two words"},
+                                       "resources": "cpu=0.5,memory=512Mi,nvidia.com/gpu=1"}
 
 
-def test_empty_fields_ask_for_nothing_and_ids_are_unique():
-    first = notebook_options(form(environment="x", cpu="", memory="", gpus="0", env_name="", env_value=""),
-                             ENVIRONMENT, "team-a", ResourcePolicy())
-    second = notebook_options(form(environment="x"), ENVIRONMENT, "team-a", ResourcePolicy())
-    assert first["resources"] == "" and first["envVars"] == {} and first["namespace"] == "team-a"
-    assert first["notebookId"] != second["notebookId"]
+def test_empty_fields_ask_for_nothing():
+    request = options_from_form(form(environment="x", cpu="", memory="", gpus="0", env_name="", env_value=""))
+    assert request == {"environment": {"name": "x"}, "envVars": {}, "resources": ""}
 
 
 @pytest.mark.parametrize("fields,message", [
     ({"memory": "1.0Gx"}, "spec.resources: memory=1.0Gx: unit 'Gx' is not a memory unit"),
     ({"cpu": "1,memory=64Gi"}, "spec.resources: cpu=1,memory=64Gi: '1,memory=64Gi' is not a quantity"),
-    ({"cpu": "8"}, "spec.resources: cpu=8 is over this hub's cap of 2"),
-    ({"gpus": "1"}, "spec.resources: nvidia.com/gpu=1 is over this hub's cap of 0"),
-    ({"env_name": "PATH", "env_value": "/evil"}, "spec.envVars: 'PATH' is reserved: the hub or the spawner sets it"),
-    ({"env_name": "", "env_value": "orphan"}, "spec.envVars: '' is not a valid variable name"),
     ({"env_name": ["A", "A"], "env_value": ["1", "2"]}, "spec.envVars: 'A' is given more than once"),
+    ({"environment": ""}, "environment.name: is required"),
 ])
-def test_bad_fields_are_a_400_with_the_apis_words(fields, message):
-    policy = ResourcePolicy(max_cpu=2, max_extended={"nvidia.com/gpu": 0})
+def test_fields_the_form_alone_has_are_a_400_with_the_apis_words(fields, message):
+    """What the form's fields cannot say; all else the admission checks, as for every door."""
     with pytest.raises(web.HTTPError) as error:
-        notebook_options(form(environment="notebook-env", **fields), ENVIRONMENT, "default", policy)
+        options_from_form(form(**{"environment": "notebook-env", **fields}))
     assert error.value.status_code == 400
     assert error.value.jupyterhub_message.startswith(message)
 
@@ -93,16 +83,14 @@ def test_both_spawners_have_the_form(kube_api):  # noqa: F811
     from submarine_spawner import SubmarineLocalSpawner
 
     local = SubmarineLocalSpawner(_mock=True)
-    assert local.options_form == local.spawn_form.render
-    assert local.options_from_form == local.spawn_form.user_options
-    assert local.default_namespace() == "default"
+    assert (local.options_form, local.options_from_form) == (options_form, options_from_form)
 
     async def kube():
-        # the form, not kubespawner's profile list; in the namespace notebooks run in
-        spawner = new_spawner(kube_api, namespace="team-a", profile_list=[{"display_name": "small"}])
-        return spawner.options_form == spawner.spawn_form.render, spawner.default_namespace()
+        # the form, not kubespawner's profile list
+        spawner = new_spawner(kube_api, profile_list=[{"display_name": "small"}])
+        return spawner.options_form, spawner.options_from_form
 
-    assert run(kube) == (True, "team-a")
+    assert run(kube) == (options_form, options_from_form)
 
 
 # --- the form on a real hub --------------------------------------------------------------------
@@ -153,7 +141,7 @@ def test_a_bad_form_shows_the_apis_message(hub, frank):
         code, body = api.call("POST", "/api/v1/notebook", notebook_body("bad", **request))
         assert code in (400, 404), body
         page = submit(hub, browser, owner, "bad", **{"environment": "notebook-env", **fields})
-        assert page.status_code == 400
+        assert page.status_code == code
         assert error_on(page) == body["message"]
         assert 'name="environment"' in page.text  # the form again, to correct
     assert api.call("GET", "/api/v1/notebook")[1]["result"] == []
@@ -209,8 +197,9 @@ def test_the_home_page_says_what_each_notebook_runs(hub, frank):
              30, what="the deleted notebook to leave the home page")
 
 
-def test_the_forms_token_reads_environments_and_nothing_else(hub):
-    token = (hub.data_dir / "spawn-form-token").read_text().strip()
+def test_the_spawners_token_reads_environments_and_nothing_else(hub):
+    """It may also ask for admissions and report (test_admission.py); nothing more."""
+    token = (hub.data_dir / "spawner-token").read_text().strip()
     headers = {"Authorization": f"token {token}"}
     assert requests.get(hub.direct + "/api/v1/environment", headers=headers, timeout=30).status_code == 200
     for method, url in [("GET", "/api/v1/notebook"), ("POST", "/api/v1/environment")]:

@@ -5,6 +5,8 @@ import hashlib
 import zipfile
 from pathlib import Path
 
+from .harness import open_way_to
+
 
 def make_wheel(directory: Path, name: str, version: str = "1.0", source: str = "") -> Path:
     """A pure-Python wheel of one module ``name`` whose ``__init__.py`` is ``source``."""
@@ -23,6 +25,9 @@ def make_wheel(directory: Path, name: str, version: str = "1.0", source: str = "
             digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
             record.append(f"{member},sha256={digest},{len(data)}\n")
         wheel.writestr(f"{dist}.dist-info/RECORD", "".join(record) + f"{dist}.dist-info/RECORD,,\n")
+    # a package for anyone to install: as root, the hub builds environments as another OS user
+    path.chmod(0o644)
+    open_way_to(path.parent)
     return path
 
 

@@ -1,5 +1,6 @@
 """The base of every API handler: JupyterHub auth, request bodies and the envelope."""
 
+import asyncio
 import json
 import logging
 
@@ -14,6 +15,43 @@ log = logging.getLogger(__name__)
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
+MAX_BODY = 256 * 1024  # bytes: a notebook or an environment is a few KB
+MAX_DEPTH = 32  # nesting of objects and lists
+MAX_NODES = 20_000  # values in a body, aliases counted each time (YAML "billion laughs")
+READS = ("GET", "HEAD", "OPTIONS")
+# the C parser when PyYAML has it: the pure-Python one is slow enough to stall the service
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_body(body: bytes, yaml_text: bool):
+    """A request body as data, within the size, depth and value limits (run off the event loop)."""
+    try:
+        text = body.decode("utf8")
+        data = yaml.load(text, Loader=YAML_LOADER) if yaml_text else json.loads(text)
+    except UnicodeDecodeError:
+        raise ApiError(400, "The request body is not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise ApiError(400, f"The request body is not valid JSON: {e}") from None
+    except yaml.YAMLError as e:
+        raise ApiError(400, f"The request body is not valid YAML: {e}".replace("\n", " ")) from None
+    except RecursionError:
+        raise ApiError(400, f"The request body nests deeper than {MAX_DEPTH} levels") from None
+    check_shape(data)
+    return data
+
+
+def check_shape(data):
+    """At most MAX_DEPTH levels and MAX_NODES values (a value reached twice counts twice)."""
+    stack, nodes = [(data, 1)], 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_DEPTH:
+            raise ApiError(400, f"The request body nests deeper than {MAX_DEPTH} levels")
+        if nodes > MAX_NODES:
+            raise ApiError(400, f"The request body holds more than {MAX_NODES} values")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
 
 
 class ApiHandler(HubOAuthenticated, web.RequestHandler):
@@ -30,6 +68,11 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
 
     async def prepare(self):
         model = await self.hub_auth.get_user(self, sync=False)
+        if model and self.request.method not in READS:
+            # a change is authorised by the hub now: a revoked token, a deleted user or a
+            # demoted admin has no say from the moment the hub knows
+            token = self.hub_auth.get_token(self)
+            model = await self.hub_auth.user_for_token(token, use_cache=False, sync=False) if token else None
         if not model:
             raise ApiError(401, "Authentication required: send 'Authorization: token <JupyterHub API token>' "
                                 f"(get one at {self.settings['token_page']}) or log in through the hub")
@@ -42,25 +85,18 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
         self._hub_user = model
         self.caller = Caller.from_model(model)
 
-    def json_body(self):
+    async def json_body(self):
         """The request body as data: JSON, or YAML as Submarine also accepts."""
         content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type not in JSON_TYPES + YAML_TYPES:
             raise ApiError(415, f"Content-Type must be application/json (or application/yaml), "
                                 f"not '{content_type or 'none'}'")
-        if not self.request.body.strip():
+        body = self.request.body
+        if len(body) > MAX_BODY:
+            raise ApiError(413, f"The request body is larger than {MAX_BODY // 1024} KiB")
+        if not body.strip():
             raise ApiError(400, "The request body is empty: send a JSON object")
-        try:
-            text = self.request.body.decode("utf8")
-            if content_type in YAML_TYPES:
-                return yaml.safe_load(text)
-            return json.loads(text)
-        except UnicodeDecodeError:
-            raise ApiError(400, "The request body is not UTF-8 text") from None
-        except json.JSONDecodeError as e:
-            raise ApiError(400, f"The request body is not valid JSON: {e}") from None
-        except yaml.YAMLError as e:
-            raise ApiError(400, f"The request body is not valid YAML: {e}".replace("\n", " ")) from None
+        return await asyncio.to_thread(parse_body, body, content_type in YAML_TYPES)
 
     def int_argument(self, name, default, minimum, maximum=None):
         text = self.get_query_argument(name, None)
@@ -77,6 +113,12 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
 
     def ok(self, message, result=None, attributes=None):
         self.finish(json.dumps(envelope(200, message, result, attributes)))
+
+    def accepted(self, message, result):
+        """202: asked for, not yet done (the hub has not answered); the service carries it out."""
+        self.set_status(202)
+        self.finish(json.dumps(envelope(202, f"{message}: accepted; JupyterHub has not answered yet, and the "
+                                             "service will carry it out when it does", result)))
 
     def write_error(self, status_code, **kwargs):
         error = kwargs.get("exc_info", (None, None, None))[1]

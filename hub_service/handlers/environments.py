@@ -14,7 +14,7 @@ class EnvironmentListHandler(EnvironmentBase):
         self.ok("List all environments", await self.environments.list())
 
     async def post(self):
-        self.ok("Create an environment", await self.environments.create(self.caller, self.json_body()))
+        self.ok("Create an environment", await self.environments.create(self.caller, await self.json_body()))
 
 
 class EnvironmentHandler(EnvironmentBase):
@@ -23,7 +23,7 @@ class EnvironmentHandler(EnvironmentBase):
 
     async def patch(self, name):
         self.ok("Update the environment",
-                await self.environments.update(self.caller, name, self.json_body()))
+                await self.environments.update(self.caller, name, await self.json_body()))
 
     async def delete(self, name):
         self.ok("Delete the environment", await self.environments.delete(self.caller, name))

@@ -10,6 +10,11 @@ from .base import ApiHandler
 
 
 class OpenAPIHandler(ApiHandler):
+    """The API's description holds no data: served without a token, as API descriptions are."""
+
+    async def prepare(self):
+        pass
+
     async def get(self):
         self.finish(json.dumps(self.settings["openapi"]))
 

@@ -15,6 +15,13 @@ class NotebookBase(ApiHandler):
     def notebooks(self):
         return self.settings["notebooks"]
 
+    def answer(self, message, result, accepted: bool):
+        """200 when the hub has done (or begun) the change, 202 when it is yet to answer."""
+        if accepted:
+            self.accepted(message, result)
+        else:
+            self.ok(message, result)
+
 
 class NotebookListHandler(NotebookBase):
     async def get(self):
@@ -28,7 +35,7 @@ class NotebookListHandler(NotebookBase):
         self.ok("List all notebook instances", results, attributes)
 
     async def post(self):
-        self.ok("Create a notebook instance", await self.notebooks.create(self.caller, self.json_body()))
+        self.ok("Create a notebook instance", await self.notebooks.create(self.caller, await self.json_body()))
 
 
 class NotebookHandler(NotebookBase):
@@ -37,20 +44,20 @@ class NotebookHandler(NotebookBase):
 
     async def patch(self, notebook_id):
         self.ok("Update the notebook instance",
-                await self.notebooks.update(self.caller, notebook_id, self.json_body()))
+                await self.notebooks.update(self.caller, notebook_id, await self.json_body()))
 
     async def delete(self, notebook_id):
-        self.ok("Delete the notebook instance", await self.notebooks.delete(self.caller, notebook_id))
+        self.answer("Delete the notebook instance", *await self.notebooks.delete(self.caller, notebook_id))
 
 
 class NotebookStopHandler(NotebookBase):
     async def post(self, notebook_id):
-        self.ok("Stop the notebook instance", await self.notebooks.stop(self.caller, notebook_id))
+        self.answer("Stop the notebook instance", *await self.notebooks.stop(self.caller, notebook_id))
 
 
 class NotebookStartHandler(NotebookBase):
     async def post(self, notebook_id):
-        self.ok("Start the notebook instance", await self.notebooks.start(self.caller, notebook_id))
+        self.answer("Start the notebook instance", *await self.notebooks.start(self.caller, notebook_id))
 
 
 class NotebookEventsHandler(NotebookBase):

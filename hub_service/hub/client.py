@@ -1,12 +1,19 @@
-"""The JupyterHub REST API, as the service uses it (named servers, users, progress)."""
+"""The JupyterHub REST API, as the service uses it (users, named servers, progress).
+
+Every failure is a :class:`HubError` with the HTTP status the hub answered, or 503 when the
+hub could not be reached or did not answer in time (Tornado raises those even with
+``raise_error=False``): never an exception of the HTTP library.
+"""
 
 import asyncio
 import json
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.iostream import StreamClosedError
 
 PAGINATION = "application/jupyterhub-pagination+json"
+PAGE = 200  # the hub's largest page
 
 
 class HubError(Exception):
@@ -17,6 +24,14 @@ class HubError(Exception):
         self.code = code
         self.message = message
         self.headers = headers or {}
+
+    @property
+    def retry_after(self) -> float | None:
+        """The hub's Retry-After, in seconds, if it said one."""
+        try:
+            return float(self.headers.get("Retry-After", ""))
+        except ValueError:
+            return None
 
 
 def _message(body: bytes, fallback: str) -> str:
@@ -30,7 +45,7 @@ def _message(body: bytes, fallback: str) -> str:
 
 
 class HubClient:
-    def __init__(self, api_url: str, token: str, timeout: float = 60, max_streams: int = 200):
+    def __init__(self, api_url: str, token: str, timeout: float = 30, max_streams: int = 200):
         self.api_url = api_url.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -55,18 +70,23 @@ class HubClient:
             **kwargs,
         )
 
+    def _unreachable(self, error) -> HubError:
+        return HubError(503, f"JupyterHub's API at {self.api_url} did not answer ({error})", {"Retry-After": "5"})
+
     async def _fetch(self, method, path, body=None, accept="application/json"):
         request = self._request(method, path, body, accept, request_timeout=self.timeout)
-        response = await self._client.fetch(request, raise_error=False)
+        try:
+            response = await self._client.fetch(request, raise_error=False)
+        except (HTTPClientError, OSError, StreamClosedError, asyncio.TimeoutError) as e:
+            raise self._unreachable(e) from None
         if response.code == 599:
-            raise HubError(503, f"JupyterHub API unreachable at {self.api_url}: {response.error}")
+            raise self._unreachable(response.error)
         if response.code >= 400:
-            raise HubError(response.code, _message(response.body, response.reason),
-                           dict(response.headers))
+            raise HubError(response.code, _message(response.body, response.reason), dict(response.headers))
         return response
 
     async def call(self, method: str, path: str, body=None, accept="application/json"):
-        """One API call: the decoded JSON body (or None); HubError on any 4xx/5xx."""
+        """One API call: the decoded JSON body (or None); HubError on any failure."""
         response = await self._fetch(method, path, body, accept)
         if response.body and "json" in response.headers.get("Content-Type", ""):
             return json.loads(response.body)
@@ -77,11 +97,13 @@ class HubClient:
         path = f"/users/{quote(user, safe='')}"
         return f"{path}/servers/{quote(server, safe='')}" if server else path
 
-    async def create_user(self, user: str):
-        return await self.call("POST", self.server_path(user))
-
-    async def delete_user(self, user: str):
-        return await self.call("DELETE", self.server_path(user))
+    async def ensure_user(self, user: str):
+        """Create the user unless the hub has it already."""
+        try:
+            await self.call("POST", self.server_path(user))
+        except HubError as e:
+            if e.code != 409:  # "User already exists"
+                raise
 
     async def create_server(self, user, server, display_name, user_options) -> dict:
         """PUT: create a named server without starting it (409 if it exists)."""
@@ -92,30 +114,54 @@ class HubClient:
         """New user_options for a stopped server (400 while it is active)."""
         return await self.call("PATCH", self.server_path(user, server), {"user_options": user_options})
 
-    async def start_server(self, user, server):
-        """POST with no options: start with the stored user_options."""
-        return await self.call("POST", self.server_path(user, server))
+    async def start_server(self, user, server) -> int:
+        """POST with no options: start with the stored user_options; 201 started, 202 starting."""
+        return (await self._fetch("POST", self.server_path(user, server), {})).code
 
-    async def get_server(self, user, server) -> dict:
-        return await self.call("GET", self.server_path(user, server))
+    async def get_server(self, user, server) -> dict | None:
+        """The server's model; None if the hub has no such user or server."""
+        try:
+            return await self.call("GET", self.server_path(user, server))
+        except HubError as e:
+            if e.code == 404:
+                return None
+            raise
 
     async def delete_server(self, user, server, remove=True) -> int:
-        """Stop (and remove) a server: 204 done, 202 the hub finishes after the stop."""
-        response = await self._fetch("DELETE", self.server_path(user, server), {"remove": remove})
-        return response.code
+        """Stop (and remove) a server: 204 done, 202 the hub finishes after the stop, 404 none."""
+        try:
+            return (await self._fetch("DELETE", self.server_path(user, server), {"remove": remove})).code
+        except HubError as e:
+            if e.code == 404:
+                return 404
+            raise
 
-    async def list_users(self) -> list[dict]:
-        """Every user with every server, stopped ones included, page by page."""
-        users, offset = [], 0
+    async def users(self, state: str | None = None, include_stopped: bool = False):
+        """Every user with their servers (``state="active"``: only users with an active server,
+        and only those servers), a page at a time."""
+        query = {"limit": PAGE}
+        if state:
+            query["state"] = state
+        if include_stopped:
+            query["include_stopped_servers"] = 1
+        offset = 0
         while True:
-            page = await self.call(
-                "GET", f"/users?include_stopped_servers=1&offset={offset}&limit=200", accept=PAGINATION
-            )
-            users.extend(page["items"])
+            page = await self.call("GET", f"/users?{urlencode({**query, 'offset': offset})}", accept=PAGINATION)
+            yield page["items"]
             following = page["_pagination"].get("next")
             if not following:
-                return users
+                return
             offset = following["offset"]
+
+    async def servers(self, state: str | None = None, include_stopped: bool = False) -> dict:
+        """``{(user, server): server model}`` of every named server the listing shows."""
+        found = {}
+        async for users in self.users(state, include_stopped):
+            for user in users:
+                for name, server in (user.get("servers") or {}).items():
+                    if name:
+                        found[user["name"], name] = server
+        return found
 
     async def progress(self, user, server):
         """Yield the spawn progress events of a pending server until the stream ends.
@@ -138,8 +184,11 @@ class HubClient:
                 for line in event.splitlines():
                     if line.startswith(b"data:"):
                         yield json.loads(line[5:])
-        response = fetch.result()
+        try:
+            response = fetch.result()
+        except (HTTPClientError, OSError, StreamClosedError) as e:
+            raise self._unreachable(e) from None
         if response.code == 599:
-            raise HubError(503, f"JupyterHub API unreachable at {self.api_url}: {response.error}")
+            raise self._unreachable(response.error)
         if response.code != 200:
             raise HubError(response.code, _message(body, response.reason))

@@ -1,37 +1,67 @@
-"""The seam model (user_options) and the API's request model: pure validation."""
+"""The contract (a start request in, an admitted spec out) and the API's request model:
+pure validation and translation."""
 
 import pytest
 
 from hub_service import specs, statuses
 from hub_service.envelope import ApiError, envelope
 from hub_service.records import server_name
-from submarine_spawner.options import parse_options
+from submarine_spawner.contract import REQUEST_FIELDS, AdmittedSpec, StartRequest, admitted, notebook_spec
 from submarine_spawner.resources import ResourcePolicy
 
 ENVIRONMENT = {"name": "notebook-env", "dockerImage": "apache/submarine:jupyter-notebook-0.8.0",
                "kernelSpec": {"name": "submarine_jupyter_py3", "channels": ["defaults"],
                               "condaDependencies": [], "pipDependencies": []},
                "description": None, "image": None}
-SEAM = {"notebookId": "notebook_1626160071451_0001", "namespace": "default", "environment": ENVIRONMENT,
-        "envVars": {"TEST_ENV": "test"}, "resources": "cpu=1,memory=1.0Gi"}
+REQUEST = {"environment": {"name": "notebook-env"}, "namespace": "default", "envVars": {"TEST_ENV": "test"},
+           "resources": "cpu=1,memory=1.0Gi"}
+SPEC = notebook_spec("test-nb", "e9ca23d68d884d4ebb19d07889727dae", "default", ENVIRONMENT,
+                     {"envVars": {"TEST_ENV": "test"}, "resources": "cpu=1,memory=1.0Gi"})
 
 
-def test_the_seam_round_trips():
-    assert parse_options(SEAM).model_dump() == SEAM
+def request(options, policy=None):
+    return specs.validate(StartRequest, options, policy, prefix="user_options", names=REQUEST_FIELDS)
+
+
+def test_a_request_names_its_environment_only():
+    """An image, a kernelSpec or an id a client sends is never read."""
+    sent = {**REQUEST, "notebookId": "notebook_1_0001",
+            "environment": {"name": "notebook-env", "dockerImage": "evil/image", "kernelSpec": {"name": "x"}}}
+    asked = request(sent)
+    assert asked.environment.model_dump() == {"name": "notebook-env"}
+    assert asked.envVars == {"TEST_ENV": "test"} and asked.resources == "cpu=1,memory=1.0Gi"
 
 
 @pytest.mark.parametrize("change,words", [
-    ({"notebookId": None}, "user_options.notebookId"),
-    ({"environment": {"name": "x"}}, "user_options.environment.dockerImage: is required"),
     ({"envVars": {"JUPYTERHUB_USER": "x"}}, "'JUPYTERHUB_USER' is reserved"),
     ({"envVars": {"PATH": "/evil"}}, "'PATH' is reserved"),
-    ({"resources": "cpu=lots"}, "user_options.resources: cpu=lots"),
+    ({"envVars": {"X" * 120_000: "1"}}, "longer than 128 characters"),
+    ({"resources": "cpu=lots"}, "spec.resources: cpu=lots"),
     ({"resources": "cpu=8"}, "over this hub's cap of 2"),
+    ({"namespace": "Kube System"}, "meta.namespace: 'Kube System' does not match"),
     ({"surprise": 1}, "user_options.surprise: is not a known field"),
 ])
-def test_the_seam_refuses(change, words):
-    with pytest.raises(ValueError, match=words):
-        parse_options({**SEAM, **change}, ResourcePolicy(max_cpu=2))
+def test_a_request_is_refused_with_the_field_and_the_rule(change, words):
+    with pytest.raises(ApiError) as caught:
+        request({**REQUEST, **change}, ResourcePolicy(max_cpu=2))
+    assert caught.value.code == 400 and words in caught.value.message
+
+
+def test_the_admitted_spec_of_a_notebook_and_what_the_hub_keeps():
+    spec = admitted("notebook_1626160071451_0001", SPEC)
+    assert spec.model_dump() == {"notebookId": "notebook_1626160071451_0001", "namespace": "default",
+                                 "environment": ENVIRONMENT, "envVars": {"TEST_ENV": "test"},
+                                 "resources": "cpu=1,memory=1.0Gi"}
+    # the hub keeps the request: sent again, it asks for the same notebook
+    assert spec.user_options() == {**REQUEST, "notebookId": "notebook_1626160071451_0001"}
+    assert request(spec.user_options()).environment.name == "notebook-env"
+    assert AdmittedSpec(namespace="default").user_options() == {}
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_kernel_name_is_never_a_directory_name(name):
+    with pytest.raises(ApiError, match="is not a kernel name"):
+        specs.validate(specs.EnvironmentSpec, {**ENVIRONMENT, "kernelSpec": {"name": name}})
 
 
 @pytest.mark.parametrize("name", ["test-nb", "a", "a1", "x" * 30])

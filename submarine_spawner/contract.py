@@ -1,0 +1,231 @@
+"""The one contract between the service and the spawners: a request in, an admitted spec out.
+
+Every start of a server, whichever door it came through (the service's API, the spawn form,
+the hub's REST API, the admin panel), is a request the service admits or refuses, the way
+a Kubernetes admission webhook does:
+
+* A client's ``user_options`` are a :class:`StartRequest`: an environment by *name*, a
+  namespace, ``envVars`` and ``resources``. A client never chooses an image, a kernelSpec or
+  a notebook id (what it sends of those is ignored).
+* Before it makes anything, the spawner sends the request, with the owner and the server
+  name, to the service (``POST /api/v1/spawner/admission``), which checks it against the
+  environment catalogue, the namespace allow-list, the resource caps and the owner's quota,
+  gives the notebook id, writes the notebook's row and answers an :class:`AdmittedSpec`.
+  The spawner starts with exactly that.
+
+This module holds both models, the rules of their fields, and the conversions between them
+and a notebook's spec as the API shows it (``{"meta", "environment", "spec"}``). The service
+imports it; nothing else re-states it.
+"""
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic_core import PydanticCustomError
+
+from . import kernelspec
+from .resources import ResourceError, ResourcePolicy
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Names the hub, the spawners and the single-user server set themselves.
+RESERVED_ENV_PREFIXES = ("JUPYTERHUB_", "JPY_", "SUBMARINE_")
+RESERVED_ENV_NAMES = frozenset(
+    {"MEM_LIMIT", "MEM_GUARANTEE", "CPU_LIMIT", "CPU_GUARANTEE", "JUPYTER_IMAGE",
+     "JUPYTER_IMAGE_SPEC", "HOME", "USER", "LOGNAME", "SHELL", "PATH"}
+)
+MAX_ENV_VARS = 100
+MAX_ENV_NAME = 128
+MAX_ENV_VALUE = 32 * 1024
+
+EnvironmentName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+]
+Namespace = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+# A notebook's name (meta.name): its named server's name, or a stable slug of it (records.server_name)
+NotebookName = Annotated[str, StringConstraints(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+# Who may own notebooks: hub user names that every door, path, OS user and label can hold, as
+# JupyterHub normalises them (lowercase). Look-alike, invisible and right-to-left characters
+# are not in it.
+OWNER_PATTERN = r"^[a-z0-9]([a-z0-9._@+-]{0,62}[a-z0-9])?$"
+OwnerId = Annotated[str, StringConstraints(pattern=OWNER_PATTERN)]
+# An image reference: no whitespace or control characters, a sane length.
+ImageRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][\x21-\x7e]*$", max_length=512)]
+
+
+def _not_a_directory_name(name: str) -> str:
+    if name in (".", ".."):
+        raise PydanticCustomError("kernel_name", "'{name}' is not a kernel name", {"name": name})
+    return name
+
+
+# a directory of the notebook's Jupyter path: never "." or ".."
+KernelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+$", max_length=128),
+                       AfterValidator(_not_a_directory_name)]
+
+
+def _kernelspec_rule(check):
+    """A kernelspec.py check, given the validation context, as a validator of one entry."""
+    def validate(entry: str, info) -> str:
+        try:
+            return check(entry, info.context or {})
+        except kernelspec.KernelSpecError as e:
+            raise PydanticCustomError("kernel_spec", "{rule}", {"rule": str(e)}) from None
+    return AfterValidator(validate)
+
+
+Channel = Annotated[str, _kernelspec_rule(lambda entry, _: kernelspec.check_channel(entry))]
+CondaSpec = Annotated[str, _kernelspec_rule(lambda entry, _: kernelspec.check_conda_spec(entry))]
+# URLs (name @ https://...) only where the caller's context says the hub allows them
+# (KernelSpecPolicy.context)
+PipRequirement = Annotated[str, _kernelspec_rule(
+    lambda entry, context: kernelspec.check_pip_requirement(entry, context.get("allow_pip_urls", False))
+)]
+
+
+def check_env_vars(env: dict[str, str]) -> dict[str, str]:
+    """Names must be identifiers and not ones the hub or spawner owns; values are data."""
+    if len(env) > MAX_ENV_VARS:
+        raise PydanticCustomError("env_count", f"at most {MAX_ENV_VARS} variables are allowed")
+    for name, value in env.items():
+        if len(name) > MAX_ENV_NAME:
+            raise PydanticCustomError(
+                "env_name", "the name '{name}...' is longer than {limit} characters",
+                {"name": name[:40], "limit": MAX_ENV_NAME})
+        if not ENV_NAME.match(name):
+            raise PydanticCustomError(
+                "env_name", "'{name}' is not a valid variable name (letters, digits and _, "
+                "not starting with a digit)", {"name": name})
+        if name in RESERVED_ENV_NAMES or name.startswith(RESERVED_ENV_PREFIXES):
+            raise PydanticCustomError(
+                "env_reserved", "'{name}' is reserved: the hub or the spawner sets it",
+                {"name": name})
+        if "\x00" in value:
+            raise PydanticCustomError(
+                "env_value", "the value of '{name}' contains a NUL character", {"name": name})
+        if len(value) > MAX_ENV_VALUE:
+            raise PydanticCustomError(
+                "env_value", "the value of '{name}' is longer than {limit} characters",
+                {"name": name, "limit": MAX_ENV_VALUE})
+    return env
+
+
+def check_resources(text: str, info) -> str:
+    """Parsed against the context's ResourcePolicy (its caps), or the defaults."""
+    policy = (info.context or {}).get("policy") or ResourcePolicy()
+    try:
+        policy.parse(text)
+    except ResourceError as e:
+        raise PydanticCustomError("resources", str(e)) from None
+    return text
+
+
+EnvVars = Annotated[dict[str, str], AfterValidator(check_env_vars)]
+ResourcesText = Annotated[str, StringConstraints(max_length=1024), AfterValidator(check_resources)]
+
+
+class KernelSpec(BaseModel):
+    """The kernel a notebook's environment provides; its entries become argv entries of
+    ``conda install`` and ``pip install`` (see kernelspec.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: KernelName = "python3"
+    channels: list[Channel] = []
+    condaDependencies: list[CondaSpec] = []
+    pipDependencies: list[PipRequirement] = []
+
+
+class EnvironmentSpec(BaseModel):
+    """Submarine's EnvironmentSpec: an image plus a kernelSpec."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: EnvironmentName
+    dockerImage: ImageRef
+    kernelSpec: KernelSpec = KernelSpec()
+    description: str | None = Field(default=None, max_length=4096)
+    image: str | None = Field(default=None, max_length=512)
+
+
+class EnvironmentChoice(BaseModel):
+    """An environment named by a client; the rest of what it sends (an image, a kernelSpec)
+    is ignored: the catalogue says what an environment is."""
+
+    name: EnvironmentName
+
+
+class StartRequest(BaseModel):
+    """What a client's ``user_options`` may ask of a start (the hub keeps them as sent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    environment: EnvironmentChoice | None = None
+    namespace: Namespace | None = None
+    envVars: EnvVars = {}
+    resources: ResourcesText = ""
+    # the service writes its id on its notebooks' servers, for people reading the hub's API;
+    # an id a client sends is never read
+    notebookId: str | None = Field(default=None, max_length=64)
+
+
+# a request's fields by the names the API gives them, so every door says the same of one mistake
+REQUEST_FIELDS = {"environment": "environment", "namespace": "meta.namespace", "envVars": "spec.envVars",
+                  "resources": "spec.resources"}
+
+
+class AdmittedSpec(BaseModel):
+    """What a server starts with, as the service admitted it. ``environment`` None: a plain
+    server (the owner's default server, started without options)."""
+
+    notebookId: str | None = None
+    namespace: Namespace
+    environment: EnvironmentSpec | None = None
+    envVars: dict[str, str] = {}
+    resources: str = ""
+
+    def user_options(self) -> dict:
+        """The request the hub keeps for the server (shown on the home page, sent again by a
+        start without options)."""
+        if self.environment is None:
+            return {}
+        return {"notebookId": self.notebookId, "namespace": self.namespace,
+                "environment": {"name": self.environment.name}, "envVars": self.envVars,
+                "resources": self.resources}
+
+
+def notebook_spec(name: str, owner: str, namespace: str, environment: dict, pod: dict, labels=None) -> dict:
+    """A notebook's spec as the API shows it: Submarine's NotebookSpec, its environment resolved."""
+    meta = {"name": name, "namespace": namespace, "ownerId": owner}
+    if labels:
+        meta["labels"] = labels
+    return {"meta": meta, "environment": environment, "spec": pod}
+
+
+def admitted(notebook_id: str, spec: dict) -> AdmittedSpec:
+    """The spec a notebook's server starts with."""
+    pod = spec["spec"]
+    # stored specs were valid when made (pip URLs may have been allowed then)
+    return AdmittedSpec.model_validate(
+        {"notebookId": notebook_id, "namespace": spec["meta"]["namespace"], "environment": spec["environment"],
+         "envVars": pod.get("envVars", {}), "resources": pod.get("resources", "")},
+        context={"allow_pip_urls": True})
+
+
+def explain(error: ValidationError, prefix: str = "", names: dict | None = None) -> str:
+    """One line a person can act on: each problem as ``field.path: rule``, the path under
+    ``prefix``, or under ``names[field]`` for the fields ``names`` has."""
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = item["loc"]
+        parts = (names[loc[0]], *loc[1:]) if names and loc and loc[0] in names else (prefix, *loc)
+        path = ".".join(str(part) for part in parts if part != "")
+        message = item["msg"]
+        if item["type"] == "missing":
+            message = "is required"
+        elif item["type"] == "extra_forbidden":
+            message = "is not a known field"
+        elif item["type"] == "string_pattern_mismatch":
+            message = f"{str(item['input'])[:80]!r} does not match {item['ctx']['pattern']}"
+        problems.append(f"{path}: {message}" if path else message)
+    return "; ".join(problems)
