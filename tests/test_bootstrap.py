@@ -66,7 +66,8 @@ class Image:
         if via_loader:  # as the pod does
             environ[BOOTSTRAP_VAR] = Path(bootstrap.__file__).read_text()
             argv = [sys.executable, "-c", LOADER, *SERVER_ARGS]
-        else:
+        else:  # the module of the tree under test, not whichever one is installed
+            environ["PYTHONPATH"] = str(Path(bootstrap.__file__).parents[1])
             argv = [sys.executable, "-m", "submarine_spawner.bootstrap", *SERVER_ARGS]
         return subprocess.run(argv, env=environ, cwd=self.root, capture_output=True, text=True, timeout=120)
 
