@@ -19,6 +19,7 @@ from tornado import web
 from submarine_spawner import SubmarineKubeSpawner, bootstrap
 from submarine_spawner.kube import LOADER, pod_failure
 
+from . import pss
 from .fake_kube import OWNER, SEED_OPTIONS, bootstrap_failed, kube_api, new_spawner, prepare, run  # noqa: F401
 
 QUANTITY = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][0-9]+|[numkMGTPE]|[KMGTPE]i)?$")
@@ -377,3 +378,92 @@ BOOTSTRAP_FAILED = bootstrap_failed({})["containerStatuses"][0]
 ])
 def test_why_a_pod_will_not_start(status, failure):
     assert pod_failure(status, FATAL, log_lines=2) == failure
+
+
+# --- the checker of the restricted Pod Security Standard (tests/pss.py) ---------------------------
+
+def restricted_pod(**changes) -> dict:
+    """A pod that meets the restricted standard; ``changes``: ``"path.to.key": value`` (None removes)."""
+    pod = {"metadata": {"name": "p"}, "spec": {
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "notebook", "image": "example.org/image:1", "ports": [{"containerPort": 8888}],
+                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}],
+        "volumes": [{"name": "workspace", "persistentVolumeClaim": {"claimName": "claim"}}]}}
+    for path, value in changes.items():
+        *parents, key = path.split(".")
+        node = pod
+        for parent in parents:
+            node = node[int(parent)] if parent.isdigit() else node.setdefault(parent, {})
+        if value is None:
+            del node[key]
+        else:
+            node[key] = value
+    return pod
+
+
+NOTEBOOK = "spec.containers[notebook]"
+ROOT_INIT_CONTAINER = {"name": "block-cloud-metadata", "image": "example.org/iptables:1",
+                       "securityContext": {"privileged": True, "runAsUser": 0, "capabilities": {"add": ["NET_ADMIN"]}}}
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    # container-level settings instead of the pod's
+    {"spec.securityContext": None, "spec.containers.0.securityContext.runAsNonRoot": True,
+     "spec.containers.0.securityContext.seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}},
+    {"spec.containers.0.securityContext.capabilities.add": ["NET_BIND_SERVICE"]},
+    {"spec.securityContext.sysctls": [{"name": "net.ipv4.ping_group_range", "value": "0 1"}]},
+    {"spec.volumes": [{"name": "scratch", "emptyDir": {}}, {"name": "files", "secret": {"secretName": "s"}},
+                      {"name": "info", "downwardAPI": {"items": []}}, {"name": "cm", "configMap": {"name": "c"}}]},
+    {"metadata.annotations": {"container.apparmor.security.beta.kubernetes.io/notebook": "runtime/default"}},
+    {"spec.securityContext.seLinuxOptions": {"type": "container_t", "level": "s0:c123,c456"}},
+])
+def test_the_checker_passes_restricted_pods(changes):
+    assert pss.violations(restricted_pod(**changes)) == []
+
+
+@pytest.mark.parametrize("changes, violations", [
+    ({"spec.hostNetwork": True, "spec.hostPID": True, "spec.hostIPC": True},
+     ["spec.hostNetwork is true", "spec.hostPID is true", "spec.hostIPC is true"]),
+    ({"spec.containers.0.securityContext.privileged": True}, [f"{NOTEBOOK} is privileged"]),
+    ({"spec.volumes": [{"name": "host", "hostPath": {"path": "/"}}, {"name": "share", "nfs": {"server": "n"}}]},
+     ["volume host is of type hostPath", "volume share is of type nfs"]),
+    ({"spec.containers.0.ports.0.hostPort": 8888}, [f"{NOTEBOOK} uses hostPort 8888"]),
+    ({"spec.containers.0.securityContext.capabilities.add": ["NET_BIND_SERVICE", "SYS_ADMIN"]},
+     [f"{NOTEBOOK}.securityContext.capabilities.add has SYS_ADMIN"]),
+    ({"spec.containers.0.securityContext.capabilities": None},
+     [f"{NOTEBOOK}.securityContext.capabilities.drop does not include ALL"]),
+    ({"spec.containers.0.securityContext.allowPrivilegeEscalation": None},
+     [f"{NOTEBOOK}.securityContext.allowPrivilegeEscalation is not false"]),
+    ({"spec.securityContext.runAsNonRoot": None}, [f"{NOTEBOOK}: neither it nor the pod sets runAsNonRoot true"]),
+    ({"spec.containers.0.securityContext.runAsNonRoot": False},
+     [f"{NOTEBOOK}.securityContext.runAsNonRoot is false"]),
+    ({"spec.containers.0.securityContext.runAsUser": 0}, [f"{NOTEBOOK}.securityContext.runAsUser is 0 (root)"]),
+    ({"spec.securityContext.runAsUser": 0}, ["spec.securityContext.runAsUser is 0 (root)"]),
+    ({"spec.securityContext.seccompProfile": {"type": "Unconfined"}},
+     ["spec.securityContext.seccompProfile.type is 'Unconfined'",
+      f"{NOTEBOOK}: neither it nor the pod sets seccompProfile.type RuntimeDefault or Localhost"]),
+    ({"spec.containers.0.securityContext.seccompProfile": {"type": "Unconfined"}},
+     [f"{NOTEBOOK}.securityContext.seccompProfile.type is 'Unconfined'"]),
+    ({"spec.securityContext.sysctls": [{"name": "kernel.msgmax", "value": "65536"}]},
+     ["spec.securityContext.sysctls has unsafe kernel.msgmax"]),
+    ({"metadata.annotations": {"container.apparmor.security.beta.kubernetes.io/notebook": "unconfined"}},
+     ["annotation container.apparmor.security.beta.kubernetes.io/notebook is 'unconfined'"]),
+    ({"spec.containers.0.securityContext.appArmorProfile": {"type": "Unconfined"}},
+     [f"{NOTEBOOK}.securityContext.appArmorProfile.type is 'Unconfined'"]),
+    ({"spec.securityContext.seLinuxOptions": {"type": "spc_t", "user": "system_u"}},
+     ["spec.securityContext.seLinuxOptions.type is 'spc_t'", "spec.securityContext.seLinuxOptions.user is set"]),
+    ({"spec.containers.0.securityContext.procMount": "Unmasked"},
+     [f"{NOTEBOOK}.securityContext.procMount is 'Unmasked'"]),
+    ({"spec.containers.0.readinessProbe": {"httpGet": {"host": "10.0.0.1", "port": 80}}},
+     [f"{NOTEBOOK}.readinessProbe.httpGet.host is set"]),
+    # what Zero to JupyterHub adds to block the cloud metadata server (singleuser.cloudMetadata)
+    ({"spec.initContainers": [ROOT_INIT_CONTAINER]},
+     ["spec.initContainers[block-cloud-metadata].securityContext.runAsUser is 0 (root)",
+      "spec.initContainers[block-cloud-metadata] is privileged",
+      "spec.initContainers[block-cloud-metadata].securityContext.allowPrivilegeEscalation is not false",
+      "spec.initContainers[block-cloud-metadata].securityContext.capabilities.drop does not include ALL",
+      "spec.initContainers[block-cloud-metadata].securityContext.capabilities.add has NET_ADMIN"]),
+])
+def test_the_checker_finds_each_violation(changes, violations):
+    assert pss.violations(restricted_pod(**changes)) == violations
