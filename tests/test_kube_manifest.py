@@ -3,8 +3,9 @@
 No cluster: each test builds the spawner as the hub does for one named server,
 applies ``user_options`` the way the hub does before a start (``apply_user_options``,
 then kubespawner's ``load_user_options``), and reads ``get_pod_manifest()``. The
-manifests are checked against the Kubernetes models of ``kubernetes_asyncio``.
-The stand-in API server of fake_kube.py records what kubespawner deletes.
+manifests are checked against the Kubernetes models of ``kubernetes_asyncio``, and
+every pod against the restricted Pod Security Standard (pss.py). The stand-in API
+server of fake_kube.py records what kubespawner deletes.
 """
 
 import json
@@ -34,12 +35,20 @@ async def as_dict(model) -> dict:
         return api.sanitize_for_serialization(model)
 
 
-def pod_of(kube_api, user_options, **config):
-    """``(spawner, pod manifest as the Kubernetes API receives it)``."""
+async def pod_manifest(spawner, violations=()) -> dict:
+    """The spawner's pod as the Kubernetes API receives it, which breaks the restricted Pod
+    Security Standard in exactly ``violations`` (by default: meets it)."""
+    pod = await as_dict(await spawner.get_pod_manifest())
+    assert pss.violations(pod) == list(violations)
+    return pod
+
+
+def pod_of(kube_api, user_options, violations=(), **config):
+    """``(spawner, pod manifest)``; see ``pod_manifest``."""
     async def make():
         spawner = new_spawner(kube_api, **config)
         await prepare(spawner, user_options)
-        return spawner, await as_dict(await spawner.get_pod_manifest())
+        return spawner, await pod_manifest(spawner, violations)
     return run(make)
 
 
@@ -194,7 +203,7 @@ def test_each_start_begins_from_the_config(kube_api):
             spawner = new_spawner(kube_api, image="example.org/default:1")
             for user_options in each_options:
                 await prepare(spawner, user_options)
-            return await as_dict(await spawner.get_pod_manifest())
+            return await pod_manifest(spawner)
         return run(starts)
     pod = pod_after(options(resources="cpu=2,nvidia.com/gpu=1"), options(
         resources="memory=1Gi", environment={**SEED_OPTIONS["environment"], "dockerImage": "example.org/other:1"}))
@@ -286,6 +295,63 @@ def test_a_restored_namespace_does_not_widen_the_allowed_ones(kube_api):
         run(after_hub_restart)
 
 
+# --- what a pod runs as: the restricted Pod Security Standard ---------------------------------
+
+NOTEBOOK = "spec.containers[notebook]"
+
+
+@pytest.mark.parametrize("user_options", [SEED_OPTIONS, {}], ids=["notebook", "plain-server"])
+def test_pods_run_as_jovyan_within_the_restricted_standard(kube_api, user_options):
+    _, pod = pod_of(kube_api, user_options)
+    assert pod["spec"]["securityContext"] == {
+        "fsGroup": 100, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert container(pod)["securityContext"] == {
+        "runAsUser": 1000, "runAsGroup": 100, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    assert_valid_pod(pod)
+
+
+def test_an_operator_changes_them_through_kubespawners_traits(kube_api):
+    # Zero to JupyterHub's singleuser.uid, fsGid and allowPrivilegeEscalation are c.KubeSpawner.*
+    _, pod = pod_of(kube_api, SEED_OPTIONS, KubeSpawner__uid=1001, KubeSpawner__fs_gid=2000,
+                    KubeSpawner__allow_privilege_escalation=False, gid=2000,
+                    container_security_context={"capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True})
+    assert pod["spec"]["securityContext"]["fsGroup"] == 2000
+    assert container(pod)["securityContext"] == {
+        "runAsUser": 1001, "runAsGroup": 2000, "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
+
+
+def test_an_operator_may_leave_the_standard_knowingly(kube_api):
+    pod_of(kube_api, SEED_OPTIONS, allow_privilege_escalation=None,
+           violations=[f"{NOTEBOOK}.securityContext.allowPrivilegeEscalation is not false"])
+    # a dict replaces the default, as in kubespawner
+    pod_of(kube_api, SEED_OPTIONS, pod_security_context={"fsGroupChangePolicy": "OnRootMismatch"}, violations=[
+        f"{NOTEBOOK}: neither it nor the pod sets runAsNonRoot true",
+        f"{NOTEBOOK}: neither it nor the pod sets seccompProfile.type RuntimeDefault or Localhost"])
+
+
+def test_run_as_non_root_does_not_rest_on_the_uid(kube_api):
+    # None: kubespawner sets no runAsUser, the image's USER runs, and the kubelet checks it is not root
+    _, pod = pod_of(kube_api, SEED_OPTIONS, uid=None)
+    assert "runAsUser" not in container(pod)["securityContext"]
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    # 0: kubespawner writes it, and the pod still says runAsNonRoot: the kubelet refuses to run it
+    _, pod = pod_of(kube_api, SEED_OPTIONS, KubeSpawner__uid=0,
+                    violations=[f"{NOTEBOOK}.securityContext.runAsUser is 0 (root)"])
+    assert container(pod)["securityContext"]["runAsUser"] == 0
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_the_pods_settings_hold_for_containers_an_operator_adds(kube_api):
+    # runAsNonRoot and seccomp come from the pod; only what a container alone can say is theirs
+    def added(name):
+        return {"name": name, "image": f"example.org/{name}:1",
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}
+    _, pod = pod_of(kube_api, SEED_OPTIONS, init_containers=[added("init")], extra_containers=[added("sidecar")])
+    assert [c["name"] for c in pod["spec"]["initContainers"] + pod["spec"]["containers"]] == [
+        "init", "notebook", "sidecar"]
+
+
 # --- workspace storage ----------------------------------------------------------------------
 
 def test_a_workspace_pvc_per_notebook_mounted_at_home(kube_api):
@@ -293,7 +359,7 @@ def test_a_workspace_pvc_per_notebook_mounted_at_home(kube_api):
         spawner = new_spawner(kube_api, storage_capacity="5Gi", storage_class="fast-ssd",
                                     home_dir="/home/submarine")
         await prepare(spawner, SEED_OPTIONS)
-        return (spawner, await as_dict(await spawner.get_pod_manifest()),
+        return (spawner, await pod_manifest(spawner),
                 await as_dict(spawner.get_pvc_manifest()))
     spawner, pod, pvc = run(make)
     assert spawner.storage_pvc_ensure and spawner.delete_pvc
@@ -401,7 +467,6 @@ def restricted_pod(**changes) -> dict:
     return pod
 
 
-NOTEBOOK = "spec.containers[notebook]"
 ROOT_INIT_CONTAINER = {"name": "block-cloud-metadata", "image": "example.org/iptables:1",
                        "securityContext": {"privileged": True, "runAsUser": 0, "capabilities": {"add": ["NET_ADMIN"]}}}
 

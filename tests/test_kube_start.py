@@ -2,8 +2,10 @@
 stand-in API server of fake_kube.py, whose kubelet says what becomes of each pod."""
 
 import asyncio
+import json
 
 import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from .fake_kube import (OWNER, SEED_OPTIONS, bootstrap_failed, image_not_found, kube_api, new_spawner,  # noqa: F401
                         prepare, run, running)
@@ -70,3 +72,19 @@ def test_an_unexpected_exit_says_why(kube_api):
     status, last_exit = run(crash)
     assert status == 137
     assert last_exit["message"] == "exit status 137: container notebook exited with status 137 (OOMKilled)"
+
+
+
+def test_pods_outside_the_restricted_standard_are_refused(kube_api):
+    # as in a namespace that enforces it: so the pods the other tests start meet it
+    kube_api.reset(running)
+
+    async def start_privileged():
+        with pytest.raises(ApiException) as error:
+            await started(kube_api, privileged=True)
+        return error.value
+    error = run(start_privileged)
+    assert error.status == 403
+    message = json.loads(error.body)["message"]
+    assert message.endswith('violates PodSecurity "restricted:latest": spec.containers[notebook] is privileged')
+    assert POD not in kube_api.pods
