@@ -22,7 +22,8 @@ no capabilities and, pod-wide, ``runAsNonRoot`` and the runtime's default
 seccomp profile. Each is set where kubespawner's merging leaves it alone: the
 two security context dicts name nothing a dedicated trait sets (their keys
 would win), and ``runAsNonRoot`` does not rest on ``uid`` (None: the image's
-USER, which must then be numeric; 0: the kubelet refuses the container).
+USER, which must then be numeric; 0: the kubelet refuses the container, and
+the start fails at once with its reason).
 
 Everything is applied in ``apply_user_options``, from the configured values
 (``self.configured``), so each start begins from the operator's config. A
@@ -160,9 +161,11 @@ class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
 
     fatal_container_reasons = List(
         Unicode(),
-        default_value=["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"],
+        default_value=["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+                       "CreateContainerConfigError"],
         help="Reasons of a waiting container that fail a start at once, rather than after "
-        "start_timeout. A container that exits while starting always does.",
+        "start_timeout. A container that exits while starting always does. CreateContainerConfigError is "
+        "also the kubelet refusing to run as root a pod that says runAsNonRoot.",
     ).tag(config=True)
 
     exit_log_lines = Integer(

@@ -439,6 +439,11 @@ BOOTSTRAP_FAILED = bootstrap_failed({})["containerStatuses"][0]
     (pod_status({"name": "notebook", "ready": False, "state": {"waiting": {
         "reason": "ImagePullBackOff", "message": 'Back-off pulling image "example.org/nope:1"'}}}),
      'ImagePullBackOff: Back-off pulling image "example.org/nope:1"'),
+    (pod_status({"name": "notebook", "ready": False, "state": {"waiting": {
+        "reason": "CreateContainerConfigError",
+        "message": 'container\'s runAsUser breaks non-root policy (pod: "jupyter-x_default", container: notebook)'}}}),
+     'CreateContainerConfigError: container\'s runAsUser breaks non-root policy (pod: "jupyter-x_default", '
+     'container: notebook)'),
     (pod_status(BOOTSTRAP_FAILED, deleting=True), None),
     (None, None),
 ])

@@ -8,7 +8,7 @@ import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from .fake_kube import (OWNER, SEED_OPTIONS, bootstrap_failed, image_not_found, kube_api, new_spawner,  # noqa: F401
-                        prepare, run, running)
+                        notebook_container, prepare, run, running)
 
 POD = f"default/jupyter-{OWNER}--test-nb"
 
@@ -38,21 +38,32 @@ def test_a_notebook_starts_as_a_pod_with_its_pvc(kube_api):
                     ("DELETE", f"/api/v1/namespaces/{POD.replace('default/', 'default/pods/')}")]
 
 
-@pytest.mark.parametrize("kubelet, reason", [
-    (bootstrap_failed, "container notebook exited with status 1 (Error): ERROR: Could not find a version that "
-                       "satisfies the requirement pandsa (from versions: none) | ERROR: No matching distribution "
-                       "found for pandsa | submarine-bootstrap: installing 1 pip dependencies failed: pip exited "
-                       "with status 1 (its output is above)"),
-    (image_not_found, 'ImagePullBackOff: Back-off pulling image "apache/submarine:jupyter-notebook-0.6.0"'),
+def user_not_verifiable(pod: dict) -> dict:
+    """What the kubelet says of a pod with runAsNonRoot, no runAsUser and an image whose USER is a name."""
+    return {"phase": "Pending", "containerStatuses": [notebook_container(pod, state={"waiting": {
+        "reason": "CreateContainerConfigError",
+        "message": "container has runAsNonRoot and image has non-numeric user (jovyan), cannot verify user is "
+                   f'non-root (pod: "{pod["metadata"]["name"]}_default", container: notebook)'}})]}
+
+
+@pytest.mark.parametrize("kubelet, config, reason", [
+    (bootstrap_failed, {}, "container notebook exited with status 1 (Error): ERROR: Could not find a version that "
+                           "satisfies the requirement pandsa (from versions: none) | ERROR: No matching distribution "
+                           "found for pandsa | submarine-bootstrap: installing 1 pip dependencies failed: pip exited "
+                           "with status 1 (its output is above)"),
+    (image_not_found, {}, 'ImagePullBackOff: Back-off pulling image "apache/submarine:jupyter-notebook-0.6.0"'),
+    (user_not_verifiable, {"uid": None},
+     "CreateContainerConfigError: container has runAsNonRoot and image has non-numeric user (jovyan), cannot verify "
+     f'user is non-root (pod: "{POD.split("/")[1]}_default", container: notebook)'),
 ])
-def test_a_pod_that_cannot_start_fails_the_start_at_once(kube_api, kubelet, reason):
+def test_a_pod_that_cannot_start_fails_the_start_at_once(kube_api, kubelet, config, reason):
     kube_api.reset(kubelet)
 
     async def start():
         loop = asyncio.get_running_loop()
         begun = loop.time()
         with pytest.raises(RuntimeError) as error:
-            await started(kube_api, start_timeout=120)
+            await started(kube_api, start_timeout=120, **config)
         return error.value, loop.time() - begun
     error, took = run(start)
     assert str(error) == f"pod {POD} cannot start: {reason}"
