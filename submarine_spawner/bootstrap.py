@@ -21,7 +21,8 @@ Pods run as a non-root user that cannot gain privileges. Where that user may not
 write this interpreter's site-packages, pip installs with ``--user``: under
 ``~/.local``, on the home volume, so the packages persist across starts, this
 interpreter (the kernel) imports them, and its ``bin`` goes first on PATH for the
-server and the kernel.
+server and the kernel. Conda installs into its environment only; a user who may
+not write it gets a message saying so before anything is installed.
 
 Images vary, so this file uses the standard library only and must stay a single
 self-contained module: SubmarineKubeSpawner ships its source to the pod in an
@@ -117,8 +118,14 @@ def plan(spec: dict, display_name: str, hub_version: str | None, user: bool) -> 
     steps = []
     if spec["condaDependencies"]:
         what = f"installing {len(spec['condaDependencies'])} conda dependencies"
-        steps.append((what, conda_argv(program("conda", what), ["install"], spec["channels"],
-                                       spec["condaDependencies"])))
+        conda = program("conda", what)
+        prefix = os.environ.get("CONDA_PREFIX") or sys.prefix  # the active environment, else this Python's
+        if not os.access(prefix, os.W_OK):
+            raise BootstrapError(
+                f"{what} needs to write to the conda environment {prefix}, which uid {os.getuid()} may not: "
+                "use an image whose conda environment belongs to the notebook's user (as in Jupyter's "
+                "docker-stacks images: uid 1000, gid 100)")
+        steps.append((what, conda_argv(conda, ["install"], spec["channels"], spec["condaDependencies"])))
     if spec["pipDependencies"]:
         what = f"installing {len(spec['pipDependencies'])} pip dependencies"
         steps.append((what, pip_argv([program("pip", what)], spec["pipDependencies"], user)))

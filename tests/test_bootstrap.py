@@ -192,6 +192,20 @@ def test_the_server_and_the_kernel_find_what_pip_installed_for_the_user(image):
     assert Path(user_site.stdout.strip()).is_relative_to(image.home / ".local")
 
 
+@pytest.mark.parametrize("active", [None, "env"], ids=["base", "active-environment"])
+def test_conda_dependencies_need_a_conda_environment_the_user_may_write(image, tmp_path, active):
+    prefix = str(tmp_path / active) if active else sys.prefix
+    env = {"CONDA_PREFIX": prefix} if active else {}
+    result = image.run({"name": "py3", "condaDependencies": ["numpy"], "pipDependencies": ["pandas"]},
+                       read_only=[prefix, SITE_PACKAGES], **env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"submarine-bootstrap: installing 1 conda dependencies needs to write to the conda environment {prefix}, "
+        f"which uid {os.getuid()} may not: use an image whose conda environment belongs to the notebook's user "
+        "(as in Jupyter's docker-stacks images: uid 1000, gid 100)")
+    assert image.ran() == []  # nothing installed
+
+
 HOSTILE = ["pkg; touch {tmp}/pwned", "$(touch {tmp}/pwned)", "`touch {tmp}/pwned`", "x' || touch '{tmp}/pwned",
            "a && touch {tmp}/pwned", "> {tmp}/pwned"]
 
