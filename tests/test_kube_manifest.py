@@ -10,9 +10,11 @@ server of fake_kube.py records what kubespawner deletes.
 
 import json
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from kubernetes_asyncio.client import ApiClient
 from kubespawner.slugs import is_valid_label
 from tornado import web
@@ -319,6 +321,18 @@ def test_an_operator_changes_them_through_kubespawners_traits(kube_api):
     assert container(pod)["securityContext"] == {
         "runAsUser": 1001, "runAsGroup": 2000, "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
+
+
+def test_the_charts_values_make_the_same_pods(kube_api):
+    values = yaml.safe_load((Path(__file__).parent.parent / "deploy/values.yaml").read_text())["singleuser"]
+    # the chart's way to block the cloud metadata server is a privileged init container running as root
+    assert values["cloudMetadata"]["blockWithIptables"] is False
+    _, pod = pod_of(kube_api, SEED_OPTIONS)
+    # the chart sets these kubespawner traits from singleuser.uid, fsGid and allowPrivilegeEscalation
+    _, chart_pod = pod_of(kube_api, SEED_OPTIONS, KubeSpawner__uid=values["uid"], KubeSpawner__fs_gid=values["fsGid"],
+                          KubeSpawner__allow_privilege_escalation=values["allowPrivilegeEscalation"])
+    assert chart_pod["spec"]["securityContext"] == pod["spec"]["securityContext"]
+    assert container(chart_pod)["securityContext"] == container(pod)["securityContext"]
 
 
 def test_an_operator_may_leave_the_standard_knowingly(kube_api):
