@@ -7,15 +7,22 @@ Steps, each an argv list run without a shell, each stopping everything with a
 clear message on stderr and a non-zero exit if it fails:
 
 1. ``conda install --yes -c <channel>... -- <condaDependencies>`` (if any);
-2. ``pip install -- <pipDependencies>`` (if any);
+2. ``pip install [--user] -- <pipDependencies>`` (if any);
 3. register an ipykernel named ``kernelSpec.name`` for this interpreter;
-4. ``pip install jupyterhub==<the hub's version>`` if the image has no
-   ``jupyterhub-singleuser`` (Submarine's images run plain ``jupyter lab``);
+4. ``pip install [--user] -- jupyterhub==<the hub's version>`` if the image has
+   no ``jupyterhub-singleuser`` (Submarine's images run plain ``jupyter lab``);
 5. exec the server command given as arguments.
 
 The kernelSpec is data: JSON in ``$SUBMARINE_KERNEL_SPEC``, checked again here.
 ``conda`` and ``pip`` are the ones on PATH, as a user of the image would run them;
 the kernel runs the interpreter running this program.
+
+Pods run as a non-root user that cannot gain privileges. Where that user may not
+write this interpreter's site-packages, pip installs with ``--user``: under
+``~/.local``, on the home volume, so the packages persist across starts, this
+interpreter (the kernel) imports them, and its ``bin`` goes first on PATH for the
+server and the kernel. Conda installs into its environment only; a user who may
+not write it gets a message saying so before anything is installed.
 
 Images vary, so this file uses the standard library only and must stay a single
 self-contained module: SubmarineKubeSpawner ships its source to the pod in an
@@ -30,6 +37,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 
 SPEC_VAR = "SUBMARINE_KERNEL_SPEC"
 DISPLAY_NAME_VAR = "SUBMARINE_KERNEL_DISPLAY_NAME"
@@ -93,13 +101,13 @@ def conda_argv(conda: str, action: list, channels: list, specs: list) -> list:
             "--", *specs]
 
 
-def pip_argv(pip: list, requirements: list) -> list:
-    """``pip install -- <requirements>``; ``pip`` is how to run it, e.g. ``[python, "-m", "pip"]``."""
-    return [*pip, "install", *PIP_OPTIONS, "--", *requirements]
+def pip_argv(pip: list, requirements: list, user: bool = False) -> list:
+    """``pip install [--user] -- <requirements>``; ``pip`` is how to run it, e.g. ``[python, "-m", "pip"]``."""
+    return [*pip, "install", *PIP_OPTIONS, *(["--user"] if user else []), "--", *requirements]
 
 
-def plan(spec: dict, display_name: str, hub_version: str | None) -> list:
-    """The steps for a checked ``spec``, as ``(what, argv)``."""
+def plan(spec: dict, display_name: str, hub_version: str | None, user: bool) -> list:
+    """The steps for a checked ``spec``, as ``(what, argv)``; ``user``: pip installs with ``--user``."""
 
     def program(name: str, needed_for: str) -> str:
         path = shutil.which(name)
@@ -110,18 +118,24 @@ def plan(spec: dict, display_name: str, hub_version: str | None) -> list:
     steps = []
     if spec["condaDependencies"]:
         what = f"installing {len(spec['condaDependencies'])} conda dependencies"
-        steps.append((what, conda_argv(program("conda", what), ["install"], spec["channels"],
-                                       spec["condaDependencies"])))
+        conda = program("conda", what)
+        prefix = os.environ.get("CONDA_PREFIX") or sys.prefix  # the active environment, else this Python's
+        if not os.access(prefix, os.W_OK):
+            raise BootstrapError(
+                f"{what} needs to write to the conda environment {prefix}, which uid {os.getuid()} may not: "
+                "use an image whose conda environment belongs to the notebook's user (as in Jupyter's "
+                "docker-stacks images: uid 1000, gid 100)")
+        steps.append((what, conda_argv(conda, ["install"], spec["channels"], spec["condaDependencies"])))
     if spec["pipDependencies"]:
         what = f"installing {len(spec['pipDependencies'])} pip dependencies"
-        steps.append((what, pip_argv([program("pip", what)], spec["pipDependencies"])))
+        steps.append((what, pip_argv([program("pip", what)], spec["pipDependencies"], user)))
     steps.append((f"registering the kernel '{spec['name']}'",
                   [sys.executable, "-m", "ipykernel", "install", "--user",
                    "--name", spec["name"], "--display-name", display_name]))
     if shutil.which(SINGLEUSER) is None:
         requirement = f"jupyterhub=={hub_version}" if hub_version else "jupyterhub"
         what = f"installing {requirement} (the image has no {SINGLEUSER})"
-        steps.append((what, [program("pip", what), "install", *PIP_OPTIONS, requirement]))
+        steps.append((what, pip_argv([program("pip", what)], [requirement], user)))
     return steps
 
 
@@ -144,7 +158,11 @@ def main(argv: list) -> int:
     try:
         spec = load_spec(os.environ.get(SPEC_VAR))
         display_name = os.environ.get(DISPLAY_NAME_VAR) or spec["name"]
-        for what, step in plan(spec, display_name, os.environ.get(HUB_VERSION_VAR)):
+        user = not os.access(sysconfig.get_paths()["purelib"], os.W_OK)  # pip then installs with --user
+        if user:  # also finds what earlier starts installed there (jupyterhub-singleuser)
+            scripts = sysconfig.get_path("scripts", f"{os.name}_user")
+            os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", os.defpath)])
+        for what, step in plan(spec, display_name, os.environ.get(HUB_VERSION_VAR), user):
             run(what, step)
         say(f"starting {' '.join(argv)}")
         os.execvp(argv[0], argv)

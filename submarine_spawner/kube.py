@@ -15,6 +15,16 @@ From a notebook's ``user_options`` (validated by the mixin) the pod gets:
   it on the first start, keeps it on stop and deletes it with the named server
   (``delete_pvc``).
 
+Every pod meets the restricted Pod Security Standard by default, through
+kubespawner's own traits (see their help): uid 1000, gid 100 and fsGroup 100
+(jovyan and users of Jupyter's docker-stacks images), no privilege escalation,
+no capabilities and, pod-wide, ``runAsNonRoot`` and the runtime's default
+seccomp profile. Each is set where kubespawner's merging leaves it alone: the
+two security context dicts name nothing a dedicated trait sets (their keys
+would win), and ``runAsNonRoot`` does not rest on ``uid`` (None: the image's
+USER, which must then be numeric; 0: the kubelet refuses the container, and
+the start fails at once with its reason).
+
 Everything is applied from the admitted spec (``apply_admitted``), from the configured
 values (``self.configured``), so each start begins from the operator's config. A
 ``profile_list`` (``load_user_options``) applies only to servers that are not
@@ -43,7 +53,7 @@ from pathlib import Path
 import jupyterhub
 from kubespawner import KubeSpawner
 from kubespawner.slugs import is_valid_label, safe_slug
-from traitlets import Float, Integer, List, Unicode, default
+from traitlets import Bool, Callable, Dict, Float, Integer, List, Unicode, Union, default
 
 from . import bootstrap
 from .mixin import SubmarineSpawnerMixin
@@ -142,15 +152,68 @@ class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
 
     fatal_container_reasons = List(
         Unicode(),
-        default_value=["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"],
+        default_value=["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+                       "CreateContainerConfigError"],
         help="Reasons of a waiting container that fail a start at once, rather than after "
-        "start_timeout. A container that exits while starting always does.",
+        "start_timeout. A container that exits while starting always does. CreateContainerConfigError is "
+        "also the kubelet refusing to run as root a pod that says runAsNonRoot.",
     ).tag(config=True)
 
     exit_log_lines = Integer(
         3, help="How many last lines of the container's log (its termination message) explain "
         "a failed start or an unexpected exit.",
     ).tag(config=True)
+
+    # kubespawner's traits, with defaults that meet the restricted Pod Security Standard
+    uid = Union(
+        [Integer(), Callable()], default_value=1000, allow_none=True,
+        help="The uid the notebook container runs as (runAsUser): 1000, jovyan in Jupyter's docker-stacks and "
+        "Submarine's images. Pods run as non-root (runAsNonRoot in pod_security_context): 0 is refused by the "
+        "kubelet. None: the image's USER, which must then be numeric. Also a callable, as in KubeSpawner.",
+    ).tag(config=True)
+
+    gid = Union(
+        [Integer(), Callable()], default_value=100, allow_none=True,
+        help="The primary gid of the notebook container (runAsGroup): 100, users in Jupyter's docker-stacks "
+        "images, the group that may write their conda environment. None: the image's.",
+    ).tag(config=True)
+
+    fs_gid = Union(
+        [Integer(), Callable()], default_value=100, allow_none=True,
+        help="The pod's fsGroup: the workspace volume (the home PVC) is made writable by this group, which the "
+        "notebook's processes are members of. 100, as gid.",
+    ).tag(config=True)
+
+    allow_privilege_escalation = Bool(
+        False, allow_none=True,
+        help="allowPrivilegeEscalation of the notebook container: False (the default), as the restricted Pod "
+        "Security Standard requires, so setuid programs such as sudo gain nothing. None leaves it to the "
+        "cluster, which that standard does not accept.",
+    ).tag(config=True)
+
+    pod_security_context = Union(
+        [Dict(), Callable()],
+        help="The pod's securityContext (camelCase keys). The default, runAsNonRoot and the container runtime's "
+        "default seccomp profile, holds for every container of the pod, init_containers and extra_containers "
+        "included. A dict set here replaces the default: keep both to stay within the restricted standard. "
+        "fsGroup comes from fs_gid.",
+    ).tag(config=True)
+
+    container_security_context = Union(
+        [Dict(), Callable()],
+        help="The notebook container's securityContext (camelCase keys). The default drops all Linux "
+        "capabilities, which only a container can. A dict set here replaces the default, and its keys win over "
+        "uid, gid, privileged and allow_privilege_escalation: keep the capabilities' drop ALL to stay within "
+        "the restricted standard.",
+    ).tag(config=True)
+
+    @default("pod_security_context")
+    def _default_pod_security_context(self):
+        return {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+    @default("container_security_context")
+    def _default_container_security_context(self):
+        return {"capabilities": {"drop": ["ALL"]}}
 
     @default("cmd")
     def _default_cmd(self):

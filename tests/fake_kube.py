@@ -3,7 +3,9 @@
 The spawners are the real ones (kubespawner included), built as the hub builds
 them for a named server. The server answers, over HTTP on 127.0.0.1, the calls
 kubespawner makes to start, watch and stop a pod, and records them; a test's
-``kubelet`` says what becomes of each pod created.
+``kubelet`` says what becomes of each pod created. Like a namespace labelled
+``pod-security.kubernetes.io/enforce: restricted``, it refuses pods that do not
+meet the restricted Pod Security Standard (pss.py).
 """
 
 import asyncio
@@ -22,6 +24,8 @@ from traitlets.config import Config
 from submarine_spawner import SubmarineKubeSpawner
 from submarine_spawner.contract import AdmittedSpec
 from submarine_spawner.service import SubmarineServiceClient
+
+from . import pss
 
 OWNER = "e9ca23d68d884d4ebb19d07889727dae"
 # the seed's notebook, as the service's admission answers it
@@ -144,6 +148,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         namespace, kind, _, _ = self._route()
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        violations = pss.violations(body) if kind == "pods" else []
+        if violations:
+            name = body["metadata"]["name"]
+            message = f'pods "{name}" is forbidden: violates PodSecurity "restricted:latest": {"; ".join(violations)}'
+            return self._answer(403, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                      "message": message, "reason": "Forbidden", "code": 403})
         if kind == "pods":
             body = self.server.created(namespace, body)
         self._answer(201, body)

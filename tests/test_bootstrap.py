@@ -4,6 +4,9 @@ The image is a directory on PATH holding fake ``conda``, ``pip`` and
 ``jupyterhub-singleuser`` programs that record their argv; the kernel is
 registered for real (ipykernel) under a temporary HOME. The bootstrap runs as the
 pod runs it (``python -c LOADER`` with its source in the environment) and as a module.
+A pod's user who may not write some directories (the interpreter's site-packages,
+the conda environment) is played by making the bootstrap see them as not writable,
+whoever runs the tests.
 """
 
 import ast
@@ -11,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -26,9 +30,19 @@ import json, os, sys
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps(sys.argv) + "\\n")
 if "{name}" == "pip" and any(arg.startswith("jupyterhub") for arg in sys.argv):
-    # installing JupyterHub brings jupyterhub-singleuser
-    os.link(os.environ["FAKE_SINGLEUSER"], os.path.join(os.path.dirname(sys.argv[0]), "jupyterhub-singleuser"))
+    # installing JupyterHub brings jupyterhub-singleuser, beside pip or in the user's bin
+    where = os.path.join(os.environ["HOME"], ".local/bin") if "--user" in sys.argv else os.path.dirname(sys.argv[0])
+    os.makedirs(where, exist_ok=True)
+    os.link(os.environ["FAKE_SINGLEUSER"], os.path.join(where, "jupyterhub-singleuser"))
 sys.exit(int(os.environ.get("FAKE_FAIL_" + "{name}".upper().replace("-", "_"), "0")))
+"""
+
+# run before the bootstrap: os.access says the directories in $FAKE_READ_ONLY are not writable
+READ_ONLY = """\
+import os
+access = os.access
+read_only = os.environ.pop("FAKE_READ_ONLY").split(os.pathsep)
+os.access = lambda path, mode, **kw: not (mode & os.W_OK and str(path) in read_only) and access(path, mode, **kw)
 """
 
 
@@ -51,7 +65,8 @@ class Image:
             path.chmod(0o755)
         self.spare_singleuser = spare / "jupyterhub-singleuser"
 
-    def run(self, kernel_spec, *, via_loader=True, hub_version="6.1.1", **env) -> subprocess.CompletedProcess:
+    def run(self, kernel_spec, *, via_loader=True, hub_version="6.1.1", read_only=(),
+            **env) -> subprocess.CompletedProcess:
         environ = {
             "PATH": str(self.bin),
             "HOME": str(self.home),
@@ -66,7 +81,11 @@ class Image:
         if via_loader:  # as the pod does
             environ[BOOTSTRAP_VAR] = Path(bootstrap.__file__).read_text()
             argv = [sys.executable, "-c", LOADER, *SERVER_ARGS]
-        else:
+            if read_only:
+                environ["FAKE_READ_ONLY"] = os.pathsep.join(str(path) for path in read_only)
+                argv[2] = READ_ONLY + LOADER
+        else:  # the module of the tree under test, not whichever one is installed
+            environ["PYTHONPATH"] = str(Path(bootstrap.__file__).parents[1])
             argv = [sys.executable, "-m", "submarine_spawner.bootstrap", *SERVER_ARGS]
         return subprocess.run(argv, env=environ, cwd=self.root, capture_output=True, text=True, timeout=120)
 
@@ -129,9 +148,62 @@ def test_an_image_without_jupyterhub_gets_the_hubs_version(tmp_path):
     assert result.returncode == 0, result.stderr
     assert image.ran() == [
         ["pip", "install", "--no-input", "--disable-pip-version-check", "--", "pandas"],
-        ["pip", "install", "--no-input", "--disable-pip-version-check", "jupyterhub==6.1.1"],
+        ["pip", "install", "--no-input", "--disable-pip-version-check", "--", "jupyterhub==6.1.1"],
         SERVER_ARGS,
     ]
+
+
+# --- as the pod's non-root user ---------------------------------------------------------------
+
+PIP = ["pip", "install", "--no-input", "--disable-pip-version-check"]
+SITE_PACKAGES = sysconfig.get_paths()["purelib"]
+
+
+def test_pip_installs_into_the_users_home_when_site_packages_is_not_writable(tmp_path):
+    image = Image(tmp_path, programs=("conda", "pip"))
+    spec = {"name": "py3", "condaDependencies": ["numpy"], "pipDependencies": ["pandas"]}
+    result = image.run(spec, read_only=[SITE_PACKAGES])
+    assert result.returncode == 0, result.stderr
+    assert image.ran() == [
+        ["conda", "install", "--yes", "--", "numpy"],  # into its own environment, which the user may write
+        [*PIP, "--user", "--", "pandas"],
+        [*PIP, "--user", "--", "jupyterhub==6.1.1"],
+        SERVER_ARGS,  # found in ~/.local/bin
+    ]
+    # the next start of the notebook finds the server its first start installed on the home volume
+    image.log.unlink()
+    assert image.run(spec, read_only=[SITE_PACKAGES]).returncode == 0
+    assert image.ran() == [["conda", "install", "--yes", "--", "numpy"], [*PIP, "--user", "--", "pandas"],
+                           SERVER_ARGS]
+
+
+def test_the_server_and_the_kernel_find_what_pip_installed_for_the_user(image):
+    dump_env = image.bin / "jupyterhub-singleuser"
+    dump_env.write_text(f"#!{sys.executable}\nimport json, os\nprint(json.dumps(dict(os.environ)))\n")
+    result = image.run({"name": "py3"}, read_only=[SITE_PACKAGES])
+    assert result.returncode == 0, result.stderr
+    env = json.loads(result.stdout.splitlines()[-1])
+    assert env["PATH"].split(os.pathsep) == [str(image.home / ".local/bin"), str(image.bin)]
+    assert env["HOME"] == str(image.home) and "PYTHONNOUSERSITE" not in env
+    # the kernel runs this interpreter, whose user site is where pip --user installs: on the home volume
+    python = image.kernel("py3")["argv"][0]
+    user_site = subprocess.run([python, "-c", "import site; print(site.getusersitepackages())"],
+                               env={"HOME": str(image.home)}, capture_output=True, text=True, check=True)
+    assert Path(user_site.stdout.strip()).is_relative_to(image.home / ".local")
+
+
+@pytest.mark.parametrize("active", [None, "env"], ids=["base", "active-environment"])
+def test_conda_dependencies_need_a_conda_environment_the_user_may_write(image, tmp_path, active):
+    prefix = str(tmp_path / active) if active else sys.prefix
+    env = {"CONDA_PREFIX": prefix} if active else {}
+    result = image.run({"name": "py3", "condaDependencies": ["numpy"], "pipDependencies": ["pandas"]},
+                       read_only=[prefix, SITE_PACKAGES], **env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"submarine-bootstrap: installing 1 conda dependencies needs to write to the conda environment {prefix}, "
+        f"which uid {os.getuid()} may not: use an image whose conda environment belongs to the notebook's user "
+        "(as in Jupyter's docker-stacks images: uid 1000, gid 100)")
+    assert image.ran() == []  # nothing installed
 
 
 HOSTILE = ["pkg; touch {tmp}/pwned", "$(touch {tmp}/pwned)", "`touch {tmp}/pwned`", "x' || touch '{tmp}/pwned",
@@ -194,4 +266,4 @@ def test_the_bootstrap_needs_only_the_standard_library_of_python_3_7():
     ast.parse(source, feature_version=(3, 7))  # Submarine's images run Python 3.7
     imported = {line.split()[1].split(".")[0] for line in source.splitlines()
                 if line.startswith(("import ", "from "))}
-    assert imported <= {"__future__", "json", "os", "re", "shutil", "subprocess", "sys"}, imported
+    assert imported <= {"__future__", "json", "os", "re", "shutil", "subprocess", "sys", "sysconfig"}, imported

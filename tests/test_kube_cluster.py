@@ -1,5 +1,5 @@
 """End to end on a real cluster: a notebook made through the API runs as a pod with its
-own PVC; deleting the notebook removes both.
+own PVC, within the restricted Pod Security Standard; deleting the notebook removes both.
 
 Runs where ``KUBECONFIG`` points at a reachable cluster with the hub deployed from
 ``deploy/`` (see deploy/README.md), told where by:
@@ -20,6 +20,7 @@ import pytest
 from kubernetes_asyncio.client import ApiClient, Configuration, CoreV1Api, VersionApi
 from kubernetes_asyncio.config import kube_config
 
+from . import pss
 from .harness import Api, notebook_body, wait_for
 
 pytestmark = pytest.mark.cluster
@@ -35,6 +36,11 @@ async def _call(api_class, method, **kwargs):
 def kube(method, **kwargs):
     """One CoreV1Api call on the cluster of $KUBECONFIG."""
     return asyncio.run(_call(CoreV1Api, method, **kwargs))
+
+
+async def _as_dict(model) -> dict:
+    async with ApiClient() as api:
+        return api.sanitize_for_serialization(model)
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +79,8 @@ def test_a_notebook_runs_as_a_pod_with_its_pvc_and_goes_with_it(service):
         (pod,) = kube("list_namespaced_pod", namespace=namespace, label_selector=selector).items
         assert pod.status.phase == "Running"
         assert pod.metadata.labels["notebook-owner-id"] == f"e2e-owner-{name}"
+        # whether or not the namespace enforces it
+        assert pss.violations(asyncio.run(_as_dict(pod))) == []
         (pvc,) = kube("list_namespaced_persistent_volume_claim", namespace=namespace,
                       label_selector=selector).items
         assert pod.spec.volumes[0].persistent_volume_claim.claim_name == pvc.metadata.name

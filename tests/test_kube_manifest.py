@@ -3,21 +3,25 @@
 No cluster: each test builds the spawner as the hub does for one named server,
 applies ``user_options`` the way the hub does before a start (``apply_user_options``,
 then kubespawner's ``load_user_options``), and reads ``get_pod_manifest()``. The
-manifests are checked against the Kubernetes models of ``kubernetes_asyncio``.
-The stand-in API server of fake_kube.py records what kubespawner deletes.
+manifests are checked against the Kubernetes models of ``kubernetes_asyncio``, and
+every pod against the restricted Pod Security Standard (pss.py). The stand-in API
+server of fake_kube.py records what kubespawner deletes.
 """
 
 import json
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from kubernetes_asyncio.client import ApiClient
 from kubespawner.slugs import is_valid_label
 
 from submarine_spawner import SubmarineKubeSpawner, bootstrap
 from submarine_spawner.kube import LOADER, pod_failure
 
+from . import pss
 from .fake_kube import OWNER, SEED_OPTIONS, bootstrap_failed, kube_api, new_spawner, prepare, run  # noqa: F401
 
 QUANTITY = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][0-9]+|[numkMGTPE]|[KMGTPE]i)?$")
@@ -32,12 +36,20 @@ async def as_dict(model) -> dict:
         return api.sanitize_for_serialization(model)
 
 
-def pod_of(kube_api, user_options, **config):
-    """``(spawner, pod manifest as the Kubernetes API receives it)``."""
+async def pod_manifest(spawner, violations=()) -> dict:
+    """The spawner's pod as the Kubernetes API receives it, which breaks the restricted Pod
+    Security Standard in exactly ``violations`` (by default: meets it)."""
+    pod = await as_dict(await spawner.get_pod_manifest())
+    assert pss.violations(pod) == list(violations)
+    return pod
+
+
+def pod_of(kube_api, user_options, violations=(), **config):
+    """``(spawner, pod manifest)``; see ``pod_manifest``."""
     async def make():
         spawner = new_spawner(kube_api, **config)
         await prepare(spawner, user_options)
-        return spawner, await as_dict(await spawner.get_pod_manifest())
+        return spawner, await pod_manifest(spawner, violations)
     return run(make)
 
 
@@ -179,7 +191,7 @@ def test_each_start_begins_from_the_config(kube_api):
             spawner = new_spawner(kube_api, image="example.org/default:1")
             for user_options in each_options:
                 await prepare(spawner, user_options)
-            return await as_dict(await spawner.get_pod_manifest())
+            return await pod_manifest(spawner)
         return run(starts)
     pod = pod_after(options(resources="cpu=2,nvidia.com/gpu=1"), options(
         resources="memory=1Gi", environment={**SEED_OPTIONS["environment"], "dockerImage": "example.org/other:1"}))
@@ -231,6 +243,75 @@ def test_a_plain_server_runs_in_the_hubs_namespace(kube_api):
     assert spawner.namespace == "jhub"
 
 
+# --- what a pod runs as: the restricted Pod Security Standard ---------------------------------
+
+NOTEBOOK = "spec.containers[notebook]"
+
+
+@pytest.mark.parametrize("user_options", [SEED_OPTIONS, {}], ids=["notebook", "plain-server"])
+def test_pods_run_as_jovyan_within_the_restricted_standard(kube_api, user_options):
+    _, pod = pod_of(kube_api, user_options)
+    assert pod["spec"]["securityContext"] == {
+        "fsGroup": 100, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert container(pod)["securityContext"] == {
+        "runAsUser": 1000, "runAsGroup": 100, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    assert_valid_pod(pod)
+
+
+def test_an_operator_changes_them_through_kubespawners_traits(kube_api):
+    # Zero to JupyterHub's singleuser.uid, fsGid and allowPrivilegeEscalation are c.KubeSpawner.*
+    _, pod = pod_of(kube_api, SEED_OPTIONS, KubeSpawner__uid=1001, KubeSpawner__fs_gid=2000,
+                    KubeSpawner__allow_privilege_escalation=False, gid=2000,
+                    container_security_context={"capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True})
+    assert pod["spec"]["securityContext"]["fsGroup"] == 2000
+    assert container(pod)["securityContext"] == {
+        "runAsUser": 1001, "runAsGroup": 2000, "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
+
+
+def test_the_charts_values_make_the_same_pods(kube_api):
+    values = yaml.safe_load((Path(__file__).parent.parent / "deploy/values.yaml").read_text())["singleuser"]
+    # the chart's way to block the cloud metadata server is a privileged init container running as root
+    assert values["cloudMetadata"]["blockWithIptables"] is False
+    _, pod = pod_of(kube_api, SEED_OPTIONS)
+    # the chart sets these kubespawner traits from singleuser.uid, fsGid and allowPrivilegeEscalation
+    _, chart_pod = pod_of(kube_api, SEED_OPTIONS, KubeSpawner__uid=values["uid"], KubeSpawner__fs_gid=values["fsGid"],
+                          KubeSpawner__allow_privilege_escalation=values["allowPrivilegeEscalation"])
+    assert chart_pod["spec"]["securityContext"] == pod["spec"]["securityContext"]
+    assert container(chart_pod)["securityContext"] == container(pod)["securityContext"]
+
+
+def test_an_operator_may_leave_the_standard_knowingly(kube_api):
+    pod_of(kube_api, SEED_OPTIONS, allow_privilege_escalation=None,
+           violations=[f"{NOTEBOOK}.securityContext.allowPrivilegeEscalation is not false"])
+    # a dict replaces the default, as in kubespawner
+    pod_of(kube_api, SEED_OPTIONS, pod_security_context={"fsGroupChangePolicy": "OnRootMismatch"}, violations=[
+        f"{NOTEBOOK}: neither it nor the pod sets runAsNonRoot true",
+        f"{NOTEBOOK}: neither it nor the pod sets seccompProfile.type RuntimeDefault or Localhost"])
+
+
+def test_run_as_non_root_does_not_rest_on_the_uid(kube_api):
+    # None: kubespawner sets no runAsUser, the image's USER runs, and the kubelet checks it is not root
+    _, pod = pod_of(kube_api, SEED_OPTIONS, uid=None)
+    assert "runAsUser" not in container(pod)["securityContext"]
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    # 0: kubespawner writes it, and the pod still says runAsNonRoot: the kubelet refuses to run it
+    _, pod = pod_of(kube_api, SEED_OPTIONS, KubeSpawner__uid=0,
+                    violations=[f"{NOTEBOOK}.securityContext.runAsUser is 0 (root)"])
+    assert container(pod)["securityContext"]["runAsUser"] == 0
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_the_pods_settings_hold_for_containers_an_operator_adds(kube_api):
+    # runAsNonRoot and seccomp come from the pod; only what a container alone can say is theirs
+    def added(name):
+        return {"name": name, "image": f"example.org/{name}:1",
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}
+    _, pod = pod_of(kube_api, SEED_OPTIONS, init_containers=[added("init")], extra_containers=[added("sidecar")])
+    assert [c["name"] for c in pod["spec"]["initContainers"] + pod["spec"]["containers"]] == [
+        "init", "notebook", "sidecar"]
+
+
 # --- workspace storage ----------------------------------------------------------------------
 
 def test_a_workspace_pvc_per_notebook_mounted_at_home(kube_api):
@@ -238,7 +319,7 @@ def test_a_workspace_pvc_per_notebook_mounted_at_home(kube_api):
         spawner = new_spawner(kube_api, storage_capacity="5Gi", storage_class="fast-ssd",
                                     home_dir="/home/submarine")
         await prepare(spawner, SEED_OPTIONS)
-        return (spawner, await as_dict(await spawner.get_pod_manifest()),
+        return (spawner, await pod_manifest(spawner),
                 await as_dict(spawner.get_pvc_manifest()))
     spawner, pod, pvc = run(make)
     assert spawner.storage_pvc_ensure and spawner.delete_pvc
@@ -318,8 +399,101 @@ BOOTSTRAP_FAILED = bootstrap_failed({})["containerStatuses"][0]
     (pod_status({"name": "notebook", "ready": False, "state": {"waiting": {
         "reason": "ImagePullBackOff", "message": 'Back-off pulling image "example.org/nope:1"'}}}),
      'ImagePullBackOff: Back-off pulling image "example.org/nope:1"'),
+    (pod_status({"name": "notebook", "ready": False, "state": {"waiting": {
+        "reason": "CreateContainerConfigError",
+        "message": 'container\'s runAsUser breaks non-root policy (pod: "jupyter-x_default", container: notebook)'}}}),
+     'CreateContainerConfigError: container\'s runAsUser breaks non-root policy (pod: "jupyter-x_default", '
+     'container: notebook)'),
     (pod_status(BOOTSTRAP_FAILED, deleting=True), None),
     (None, None),
 ])
 def test_why_a_pod_will_not_start(status, failure):
     assert pod_failure(status, FATAL, log_lines=2) == failure
+
+
+# --- the checker of the restricted Pod Security Standard (tests/pss.py) ---------------------------
+
+def restricted_pod(**changes) -> dict:
+    """A pod that meets the restricted standard; ``changes``: ``"path.to.key": value`` (None removes)."""
+    pod = {"metadata": {"name": "p"}, "spec": {
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "notebook", "image": "example.org/image:1", "ports": [{"containerPort": 8888}],
+                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}],
+        "volumes": [{"name": "workspace", "persistentVolumeClaim": {"claimName": "claim"}}]}}
+    for path, value in changes.items():
+        *parents, key = path.split(".")
+        node = pod
+        for parent in parents:
+            node = node[int(parent)] if parent.isdigit() else node.setdefault(parent, {})
+        if value is None:
+            del node[key]
+        else:
+            node[key] = value
+    return pod
+
+
+ROOT_INIT_CONTAINER = {"name": "block-cloud-metadata", "image": "example.org/iptables:1",
+                       "securityContext": {"privileged": True, "runAsUser": 0, "capabilities": {"add": ["NET_ADMIN"]}}}
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    # container-level settings instead of the pod's
+    {"spec.securityContext": None, "spec.containers.0.securityContext.runAsNonRoot": True,
+     "spec.containers.0.securityContext.seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}},
+    {"spec.containers.0.securityContext.capabilities.add": ["NET_BIND_SERVICE"]},
+    {"spec.securityContext.sysctls": [{"name": "net.ipv4.ping_group_range", "value": "0 1"}]},
+    {"spec.volumes": [{"name": "scratch", "emptyDir": {}}, {"name": "files", "secret": {"secretName": "s"}},
+                      {"name": "info", "downwardAPI": {"items": []}}, {"name": "cm", "configMap": {"name": "c"}}]},
+    {"metadata.annotations": {"container.apparmor.security.beta.kubernetes.io/notebook": "runtime/default"}},
+    {"spec.securityContext.seLinuxOptions": {"type": "container_t", "level": "s0:c123,c456"}},
+])
+def test_the_checker_passes_restricted_pods(changes):
+    assert pss.violations(restricted_pod(**changes)) == []
+
+
+@pytest.mark.parametrize("changes, violations", [
+    ({"spec.hostNetwork": True, "spec.hostPID": True, "spec.hostIPC": True},
+     ["spec.hostNetwork is true", "spec.hostPID is true", "spec.hostIPC is true"]),
+    ({"spec.containers.0.securityContext.privileged": True}, [f"{NOTEBOOK} is privileged"]),
+    ({"spec.volumes": [{"name": "host", "hostPath": {"path": "/"}}, {"name": "share", "nfs": {"server": "n"}}]},
+     ["volume host is of type hostPath", "volume share is of type nfs"]),
+    ({"spec.containers.0.ports.0.hostPort": 8888}, [f"{NOTEBOOK} uses hostPort 8888"]),
+    ({"spec.containers.0.securityContext.capabilities.add": ["NET_BIND_SERVICE", "SYS_ADMIN"]},
+     [f"{NOTEBOOK}.securityContext.capabilities.add has SYS_ADMIN"]),
+    ({"spec.containers.0.securityContext.capabilities": None},
+     [f"{NOTEBOOK}.securityContext.capabilities.drop does not include ALL"]),
+    ({"spec.containers.0.securityContext.allowPrivilegeEscalation": None},
+     [f"{NOTEBOOK}.securityContext.allowPrivilegeEscalation is not false"]),
+    ({"spec.securityContext.runAsNonRoot": None}, [f"{NOTEBOOK}: neither it nor the pod sets runAsNonRoot true"]),
+    ({"spec.containers.0.securityContext.runAsNonRoot": False},
+     [f"{NOTEBOOK}.securityContext.runAsNonRoot is false"]),
+    ({"spec.containers.0.securityContext.runAsUser": 0}, [f"{NOTEBOOK}.securityContext.runAsUser is 0 (root)"]),
+    ({"spec.securityContext.runAsUser": 0}, ["spec.securityContext.runAsUser is 0 (root)"]),
+    ({"spec.securityContext.seccompProfile": {"type": "Unconfined"}},
+     ["spec.securityContext.seccompProfile.type is 'Unconfined'",
+      f"{NOTEBOOK}: neither it nor the pod sets seccompProfile.type RuntimeDefault or Localhost"]),
+    ({"spec.containers.0.securityContext.seccompProfile": {"type": "Unconfined"}},
+     [f"{NOTEBOOK}.securityContext.seccompProfile.type is 'Unconfined'"]),
+    ({"spec.securityContext.sysctls": [{"name": "kernel.msgmax", "value": "65536"}]},
+     ["spec.securityContext.sysctls has unsafe kernel.msgmax"]),
+    ({"metadata.annotations": {"container.apparmor.security.beta.kubernetes.io/notebook": "unconfined"}},
+     ["annotation container.apparmor.security.beta.kubernetes.io/notebook is 'unconfined'"]),
+    ({"spec.containers.0.securityContext.appArmorProfile": {"type": "Unconfined"}},
+     [f"{NOTEBOOK}.securityContext.appArmorProfile.type is 'Unconfined'"]),
+    ({"spec.securityContext.seLinuxOptions": {"type": "spc_t", "user": "system_u"}},
+     ["spec.securityContext.seLinuxOptions.type is 'spc_t'", "spec.securityContext.seLinuxOptions.user is set"]),
+    ({"spec.containers.0.securityContext.procMount": "Unmasked"},
+     [f"{NOTEBOOK}.securityContext.procMount is 'Unmasked'"]),
+    ({"spec.containers.0.readinessProbe": {"httpGet": {"host": "10.0.0.1", "port": 80}}},
+     [f"{NOTEBOOK}.readinessProbe.httpGet.host is set"]),
+    # what Zero to JupyterHub adds to block the cloud metadata server (singleuser.cloudMetadata)
+    ({"spec.initContainers": [ROOT_INIT_CONTAINER]},
+     ["spec.initContainers[block-cloud-metadata].securityContext.runAsUser is 0 (root)",
+      "spec.initContainers[block-cloud-metadata] is privileged",
+      "spec.initContainers[block-cloud-metadata].securityContext.allowPrivilegeEscalation is not false",
+      "spec.initContainers[block-cloud-metadata].securityContext.capabilities.drop does not include ALL",
+      "spec.initContainers[block-cloud-metadata].securityContext.capabilities.add has NET_ADMIN"]),
+])
+def test_the_checker_finds_each_violation(changes, violations):
+    assert pss.violations(restricted_pod(**changes)) == violations
