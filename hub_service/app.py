@@ -11,6 +11,8 @@ import os
 import signal
 from urllib.parse import urlparse
 
+import aiohttp
+from jupyterhub.httpclient import JupyterHubHTTPClient
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
@@ -253,6 +255,9 @@ class SubmarineService(Application):
         await asyncio.to_thread(db.upgrade, self.db_url, self.seed_environments)
         database = db.Database(self.db_url)
         hub = HubClient(self.hub_api_url, self.api_token, timeout=self.hub_timeout)
+        # HubAuth's token checks: no longer than any other call to the hub
+        JupyterHubHTTPClient.instance(parent=self, session_options={
+            "timeout": aiohttp.ClientTimeout(total=self.hub_timeout)})
         # the singleton: the hub's own handlers (the OAuth callback) use HubOAuth.instance()
         HubOAuth.instance(parent=self, api_token=self.api_token, api_url=self.hub_api_url,
                           cache_max_age=self.auth_cache_max_age)

@@ -12,6 +12,7 @@ import logging
 
 from sqlalchemy import text
 
+from . import metrics
 from .db import Database
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ class Leadership:
         self.interval = interval
         self.shared = database.engine.dialect.name == "postgresql"
         self.is_leader = not self.shared
+        metrics.LEADER.set(self.is_leader)
         self._connection = None
         self._task: asyncio.Task | None = None
 
@@ -51,6 +53,7 @@ class Leadership:
             if leader != self.is_leader:
                 log.info("This replica %s the controller's leader", "is now" if leader else "is no longer")
                 self.is_leader = leader
+                metrics.LEADER.set(leader)
             await asyncio.sleep(self.interval)
 
     def _hold(self) -> bool:

@@ -66,13 +66,23 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
     def get_current_user(self):
         return getattr(self, "_hub_user", None)
 
+    async def _identify(self) -> dict | None:
+        """The hub's model of the caller; a change is authorised by the hub now: a revoked token,
+        a deleted user or a demoted admin has no say from the moment the hub knows."""
+        try:
+            model = await self.hub_auth.get_user(self, sync=False)
+            if model and self.request.method not in READS:
+                token = self.hub_auth.get_token(self)
+                model = await self.hub_auth.user_for_token(token, use_cache=False, sync=False) if token else None
+        except web.HTTPError as e:
+            if e.status_code < 500:
+                raise
+            raise ApiError(503, f"JupyterHub did not answer the check of your token ({e.log_message}); nothing was "
+                                "done: try again later", {"Retry-After": "10"}) from None
+        return model
+
     async def prepare(self):
-        model = await self.hub_auth.get_user(self, sync=False)
-        if model and self.request.method not in READS:
-            # a change is authorised by the hub now: a revoked token, a deleted user or a
-            # demoted admin has no say from the moment the hub knows
-            token = self.hub_auth.get_token(self)
-            model = await self.hub_auth.user_for_token(token, use_cache=False, sync=False) if token else None
+        model = await self._identify()
         if not model:
             raise ApiError(401, "Authentication required: send 'Authorization: token <JupyterHub API token>' "
                                 f"(get one at {self.settings['token_page']}) or log in through the hub")

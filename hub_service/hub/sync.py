@@ -63,11 +63,13 @@ class StatusSync:
                     last_full = None
                 elif last_full is None or time.monotonic() - last_full >= self.full_interval:
                     started = time.monotonic()
-                    await self.full_pass()
+                    with metrics.SYNC_PASS.labels("full").time():
+                        await self.full_pass()
                     log.info("Full pass over the hub's servers took %.2fs", time.monotonic() - started)
                     last_full = started
                 else:
-                    await self.quick_pass()
+                    with metrics.SYNC_PASS.labels("quick").time():
+                        await self.quick_pass()
                 if self.leadership.is_leader:
                     await self.due_pass()
                 if self._hub_down:
