@@ -173,8 +173,7 @@ class Admission:
             return
         notebook_id = row["notebook_id"]
         if row["deleted_time"] or row["pending"]:
-            self.notebooks.controller.enqueue(notebook_id)  # the controller's to finish
-            return
+            return  # a change the controller carries out: it sees what became of the server
         if report.event == "removed":
             log.info("Notebook %s: %s/%s was removed on the hub", notebook_id, report.owner, report.server)
             await self.database.run(store.remove, [notebook_id])

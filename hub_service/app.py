@@ -262,7 +262,7 @@ class SubmarineService(Application):
         HubOAuth.instance(parent=self, api_token=self.api_token, api_url=self.hub_api_url,
                           cache_max_age=self.auth_cache_max_age)
         leadership = Leadership(database, self.sync_interval)
-        controller = Controller(database=database, hub=hub)
+        controller = Controller(database=database, hub=hub, leadership=leadership)
         sync = StatusSync(database=database, hub=hub, controller=controller, leadership=leadership,
                           interval=self.sync_interval, full_interval=self.full_sync_interval,
                           cull_idle_timeout=self.cull_idle_timeout)

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timedelta
 
 from submarine_spawner.contract import admitted, notebook_spec
 
 from . import metrics, specs, statuses, store
 from .caller import Caller
-from .db import Database
+from .db import Database, utcnow
 from .envelope import ApiError
 from .environments import Environments
 from .hub.client import HubClient, HubError
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 NOT_FOUND = "Notebook not found."
 # how often a live event stream looks for news
 EVENT_POLL = 0.25
+# seconds beyond request_timeout that a change stays its requester's alone (a step's own waits)
+HOLD_MARGIN = 10
 
 
 def event_result(event: dict) -> dict:
@@ -116,6 +119,11 @@ class Notebooks:
         return notebook_spec(name, owner, self.namespace(namespace), await self.environments.spec(environment),
                              pod, labels)
 
+    def held(self) -> datetime:
+        """Until when the leader's retries leave a change this replica was asked for alone: the
+        request's own first step, and the waits within it."""
+        return utcnow() + timedelta(seconds=self.request_timeout + HOLD_MARGIN)
+
     async def insert(self, owner: str, name: str, spec: dict, *, status: str, reason: str, pending: bool,
                      admitted: bool) -> dict:
         """A new notebook's row, under the owner's lock: 409 if its name or server is taken,
@@ -139,7 +147,8 @@ class Notebooks:
         return await insert_with_fresh_id(
             self.database, self.ids,
             lambda notebook_id: new_row(notebook_id, owner, name, server, spec, self.base_url, status=status,
-                                        reason=reason, pending=pending, admitted=admitted),
+                                        reason=reason, pending=pending, admitted=admitted,
+                                        held=self.held() if pending else None),
             checked_insert)
 
     # --- create ---------------------------------------------------------------------------
@@ -161,7 +170,7 @@ class Notebooks:
         if not (outcome and outcome.done):
             current = await self.database.run(store.notebook, notebook_id)
             if current is None or current["pending"]:
-                if current is not None and await self.database.run(store.mark_deleted, notebook_id):
+                if current is not None and await self.database.run(store.mark_deleted, notebook_id, self.held()):
                     # its server goes, now if the hub answers, else when it does
                     answers = outcome is not None and outcome.code < 500
                     await self.controller.converge(notebook_id, self.request_timeout if answers else 0)
@@ -224,7 +233,7 @@ class Notebooks:
         if not row["pending"] and row["status"] in (statuses.STOPPED, statuses.FAILED):
             return notebook_result(row), False
         if not await self.database.run(store.ask, notebook_id, "stopped", statuses.TERMINATING,
-                                       statuses.STOPPING_REASON):
+                                       statuses.STOPPING_REASON, self.held()):
             raise ApiError(404, NOT_FOUND)
         outcome = await self.controller.converge(notebook_id, self.request_timeout)
         return notebook_result(await self._current(notebook_id)), self._accepted(outcome)
@@ -245,7 +254,8 @@ class Notebooks:
                                     "notebook can be started")
             self._check_quota(connection, row["owner"], row["spec"]["spec"].get("resources", ""), new=False,
                               excluding=notebook_id)
-            store.ask(connection, notebook_id, "running", statuses.CREATING, statuses.STARTING_REASON, startable)
+            store.ask(connection, notebook_id, "running", statuses.CREATING, statuses.STARTING_REASON, self.held(),
+                      startable)
             return current
 
         before = await self.database.run(ask)
@@ -303,7 +313,7 @@ class Notebooks:
     async def delete(self, caller: Caller, notebook_id: str) -> tuple[dict, bool]:
         """Stop and remove the server; the notebook answers 404 from now on. ``(notebook, accepted)``."""
         row = await self._row(caller, notebook_id, "delete")
-        if not await self.database.run(store.mark_deleted, notebook_id):
+        if not await self.database.run(store.mark_deleted, notebook_id, self.held()):
             raise ApiError(404, NOT_FOUND)
         outcome = await self.controller.converge(notebook_id, self.request_timeout)
         result = {**notebook_result(row), "status": statuses.TERMINATING,

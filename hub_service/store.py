@@ -94,7 +94,7 @@ def settled(connection) -> list[dict]:
 
 
 def due(connection, now: datetime) -> list[str]:
-    """Notebooks with a pending change whose next attempt is due."""
+    """Notebooks with a pending change whose next attempt is due (and that no replica holds)."""
     return connection.execute(select(notebooks.c.notebook_id).where(
         notebooks.c.pending.is_(True), (notebooks.c.retry_at.is_(None)) | (notebooks.c.retry_at <= now)
     )).scalars().all()
@@ -141,22 +141,24 @@ def _matches(status: str, expected) -> bool:
     return status in expected if isinstance(expected, (set, frozenset, tuple)) else status == expected
 
 
-def ask(connection, notebook_id: str, desired: str, status: str, reason: str, expected=None) -> bool:
+def ask(connection, notebook_id: str, desired: str, status: str, reason: str, held: datetime,
+        expected=None) -> bool:
     """Record that the owner asked for ``desired`` (running or stopped): a pending change for the
-    controller, and the status that says so. False if the notebook is gone or its status is
-    not ``expected``."""
+    controller, and the status that says so. The replica that asks carries it out; the leader's
+    retries leave it alone until ``held``. False if the notebook is gone or its status is not
+    ``expected``."""
     if set_status(connection, notebook_id, status, reason, expected) is None:
         return False
     connection.execute(update(notebooks).where(notebooks.c.notebook_id == notebook_id).values(
-        desired=desired, pending=True, attempts=0, retry_at=None))
+        desired=desired, pending=True, attempts=0, retry_at=held))
     return True
 
 
-def mark_deleted(connection, notebook_id: str) -> bool:
-    """A DELETE: gone for clients at once, a pending removal for the controller. False if it
-    already was."""
+def mark_deleted(connection, notebook_id: str, held: datetime) -> bool:
+    """A DELETE: gone for clients at once, a pending removal for the controller (see ``ask``
+    for ``held``). False if it already was."""
     return connection.execute(update(notebooks).where(notebooks.c.notebook_id == notebook_id, LIVE).values(
-        deleted_time=utcnow(), pending=True, attempts=0, retry_at=None, status=statuses.TERMINATING,
+        deleted_time=utcnow(), pending=True, attempts=0, retry_at=held, status=statuses.TERMINATING,
         reason=statuses.REASONS[statuses.TERMINATING])).rowcount == 1
 
 

@@ -44,10 +44,11 @@ if "hub_service.hub.client" in sys.modules:  # the service, not the hub
                 os.kill(os.getppid(), signal.SIGSTOP)  # the hub, which started the service
             if wanted and wanted["when"] == "fail":
                 raise client.HubError(wanted.get("code", 500), "an injected failure of the hub")
-            result = await original(self, *args, **kwargs)
-            if wanted and wanted["when"] == "after":
-                os._exit(9)
-            return result
+            try:
+                return await original(self, *args, **kwargs)
+            finally:
+                if wanted and wanted["when"] == "after":
+                    os._exit(9)
 
         setattr(client.HubClient, name, call)
 

@@ -21,8 +21,9 @@ from .test_restart import service_pid
 
 # a request waits this long for the hub before it answers (c.SubmarineService.request_timeout)
 REQUEST_TIMEOUT = 3
-# and this long for one answer of the hub (c.SubmarineService.hub_timeout)
-HUB_TIMEOUT = 5
+# and this long for one answer of the hub (c.SubmarineService.hub_timeout; a start's answer
+# comes when the spawn ends, up to the hub's slow_spawn_timeout of 10 s)
+HUB_TIMEOUT = 15
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -42,16 +43,15 @@ def faulty_hub(request, tmp_path_factory):
             hub.stop()
 
 
-def call_through_a_crash(api, method, url, body=None):
-    """A request the service dies in the middle of: no answer, and the hub restarts it."""
+def crash_in(hub, api, method, url, body=None):
+    """A request the service dies in the middle of (or just after it answered, when the step
+    goes on after the answer); back once the hub has restarted the service."""
+    pid = service_pid(hub)
     try:
         api.call(method, url, body)
     except requests.RequestException:
-        return
-    raise AssertionError(f"{method} {url} was answered: the injected fault did not fire")
-
-
-def restarted(hub, pid):
+        pass  # no answer: the service died
+    wait_for(lambda: not pending(hub.data_dir), 30, 0.2, "the injected fault to fire")
     wait_for(lambda: service_pid(hub) not in (None, pid), 90, 0.5, "the hub to restart the service")
     hub.wait_ready()
 
@@ -72,16 +72,14 @@ def test_a_create_cut_off_by_a_crash_converges(faulty_hub, unique, call, when):
     hub = faulty_hub
     owner = f"crash-{unique}"
     api = hub.client(owner)
-    pid = service_pid(hub)
     inject(hub.data_dir, call, when)
-    call_through_a_crash(api, "POST", "/api/v1/notebook", notebook_body("cut", resources=""))
-    assert not pending(hub.data_dir)
-    restarted(hub, pid)
+    crash_in(hub, api, "POST", "/api/v1/notebook", notebook_body("cut", resources=""))
     # the create was written down before the first step: the restarted service finishes it
     (notebook,) = wait_for(lambda: notebooks_named(api, "cut"), 30, 0.5, "the notebook")
     hub.wait_status(api, notebook["notebookId"], "running", timeout=120)
     assert len(notebooks_named(api, "cut")) == 1 and hub_servers(hub, owner) == {"cut"}
-    assert api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] == 200
+    # 202: the lab may take longer to stop than the short request_timeout
+    assert api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] in (200, 202)
     wait_for(lambda: not hub_servers(hub, owner), 60, 0.5, "the server to go")
 
 
@@ -94,10 +92,8 @@ def test_a_delete_cut_off_by_a_crash_is_carried_out(faulty_hub, unique, when):
     assert code == 200, body
     notebook_id = body["result"]["notebookId"]
     hub.wait_status(api, notebook_id, "running")
-    pid = service_pid(hub)
     inject(hub.data_dir, "delete_server", when)
-    call_through_a_crash(api, "DELETE", f"/api/v1/notebook/{notebook_id}")
-    restarted(hub, pid)
+    crash_in(hub, api, "DELETE", f"/api/v1/notebook/{notebook_id}")
     assert api.call("GET", f"/api/v1/notebook/{notebook_id}")[0] == 404
     wait_for(lambda: not hub_servers(hub, owner), 60, 0.5, "the deleted notebook's server to go")
 
@@ -108,12 +104,10 @@ def test_a_stop_cut_off_by_a_crash_is_carried_out(faulty_hub, unique):
     code, body = api.call("POST", "/api/v1/notebook", notebook_body("halting", resources=""))
     notebook_id = body["result"]["notebookId"]
     hub.wait_status(api, notebook_id, "running")
-    pid = service_pid(hub)
     inject(hub.data_dir, "delete_server", "before")
-    call_through_a_crash(api, "POST", f"/api/v1/notebook/{notebook_id}/stop")
-    restarted(hub, pid)
+    crash_in(hub, api, "POST", f"/api/v1/notebook/{notebook_id}/stop")
     hub.wait_status(api, notebook_id, "stopped", timeout=60)
-    assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] == 200
+    assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] in (200, 202)
 
 
 # --- a hub that does not answer, or fails ------------------------------------------------------
@@ -148,7 +142,7 @@ def test_a_create_the_hub_does_not_answer_is_called_off_and_never_happens(faulty
     assert notebooks_named(api, "never") == [] and lab_processes(owner) == []
     code, body = api.call("POST", "/api/v1/notebook", notebook_body("never", resources=""))
     assert code == 200, body
-    assert api.call("DELETE", f"/api/v1/notebook/{body['result']['notebookId']}")[0] == 200
+    assert api.call("DELETE", f"/api/v1/notebook/{body['result']['notebookId']}")[0] in (200, 202)
 
 
 def test_a_start_stop_and_delete_the_hub_does_not_answer_are_accepted_and_carried_out(faulty_hub, unique):

@@ -61,9 +61,10 @@ def conflict_message(owner: str, server: str) -> str:
 
 
 class Controller:
-    def __init__(self, *, database: Database, hub: HubClient, sync=None, concurrency: int = 16):
+    def __init__(self, *, database: Database, hub: HubClient, leadership, sync=None, concurrency: int = 16):
         self.database = database
         self.hub = hub
+        self.leadership = leadership
         self.sync = sync  # stopped_reason and watch: set once both exist
         self._steps = asyncio.Semaphore(concurrency)
         self._running: dict[str, asyncio.Task] = {}
@@ -161,7 +162,8 @@ class Controller:
         if outcome.code >= 500:
             log.warning("Notebook %s: JupyterHub failed (%s); trying again in %gs", row["notebook_id"],
                         outcome.message, delay)
-        self.enqueue(row["notebook_id"], delay)
+        if self.leadership.is_leader:  # else the leader's due pass tries again
+            self.enqueue(row["notebook_id"], delay)
 
     async def _run(self, row) -> Outcome:
         notebook_id, owner, server = row["notebook_id"], row["owner"], row["server_name"]
