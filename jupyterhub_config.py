@@ -104,6 +104,7 @@ c.KernelSpecPolicy.allow_pip_urls = env("SUBMARINE_ALLOW_PIP_URLS", "") in ("1",
 # --- the Submarine service ----------------------------------------------------------------
 c.SubmarineService.db_url = env("SUBMARINE_DB_URL", f"sqlite:///{data_dir / 'submarine.sqlite'}")
 c.SubmarineService.sync_interval = float(env("SUBMARINE_SYNC_INTERVAL", "2"))
+c.SubmarineService.proxy_url = f"http://127.0.0.1:{port}"
 c.JupyterHub.services = [
     {
         "name": "submarine",
@@ -132,7 +133,9 @@ c.JupyterHub.load_roles = [
     {
         "name": "submarine-service",
         "description": "The Submarine service: users and named servers on their behalf.",
-        "scopes": ["admin:users", "admin:servers", "admin:server_state", "list:users", "read:users"],
+        # the last ones: ask notebooks whether their kernels are busy, and share notebooks
+        "scopes": ["admin:users", "admin:servers", "admin:server_state", "list:users", "read:users",
+                   "access:servers", "shares", "read:shares", "read:groups"],
         "services": ["submarine"],
     },
     {
@@ -199,6 +202,7 @@ if env("SUBMARINE_SPAWNER", "local") == "kubernetes":
     c.JupyterHub.hub_connect_url = f"http://{hub_host}:{hub_port}"
     c.JupyterHub.services[0]["url"] = f"http://{hub_host}:{service_port}"
     c.SubmarineService.bind_url = f"http://0.0.0.0:{service_port}"
+    c.SubmarineService.proxy_url = env("SUBMARINE_PROXY_URL", "http://proxy-public")
     # the service admits a namespace of the list; the spawner runs pods where it admitted
     c.KubeSpawner.namespace = namespace
     c.SubmarineService.default_namespace = namespace

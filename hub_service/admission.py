@@ -33,6 +33,7 @@ from .caller import Caller
 from .envelope import ApiError
 from .hub.client import HubClient, HubError
 from .notebooks import Notebooks
+from .environments import successor
 from .records import server_name
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,15 @@ class Report(BaseModel):
 
 
 class Admission:
-    def __init__(self, *, notebooks: Notebooks, hub: HubClient, sync):
+    def __init__(self, *, notebooks: Notebooks, hub: HubClient, sync, volumes: dict):
+        """``volumes``: the volumes an admin defined (SubmarineService.volumes), which environments
+        name in ``pod.volumes``."""
         self.notebooks = notebooks
+        self.environments = notebooks.environments
         self.database = notebooks.database
         self.hub = hub
         self.sync = sync
+        self.volumes = volumes
 
     @staticmethod
     def _check_caller(caller: Caller):
@@ -91,12 +96,11 @@ class Admission:
     async def _default_server(self, asked: AdmissionRequest) -> AdmittedSpec:
         """Not a notebook: a plain server, or one in an environment of the catalogue."""
         request = self._request(asked)
-        namespace = self.notebooks.namespace(request.namespace)
         if request.environment is None:
-            return AdmittedSpec(namespace=namespace)
-        environment = await self.notebooks.environments.spec(request.environment.name)
-        return AdmittedSpec(namespace=namespace, environment=environment, envVars=request.envVars,
-                            resources=request.resources)
+            return AdmittedSpec(namespace=self.notebooks.namespace(request.namespace))
+        pod = {"envVars": request.envVars, "resources": request.resources}
+        spec, _ = await self.notebooks.spec(asked.owner, "", request.namespace, request.environment.name, pod)
+        return admitted(None, spec, self.volumes)
 
     async def _named_server(self, asked: AdmissionRequest) -> AdmittedSpec:
         row = await self.database.run(store.notebook_on_server, asked.owner, asked.server)
@@ -112,7 +116,7 @@ class Admission:
             row = await self._restart(row)
             self.notebooks.controller.admitted(row["notebook_id"])
         self.sync.watch(row["notebook_id"], row["owner"], row["server_name"])
-        return admitted(row["notebook_id"], row["spec"])
+        return admitted(row["notebook_id"], row["spec"], self.volumes)
 
     async def _new_notebook(self, asked: AdmissionRequest) -> dict:
         request = self._request(asked)
@@ -125,13 +129,16 @@ class Admission:
             raise ApiError(400, "user_options.environment.name: is required: name an environment of the "
                                 "catalogue (GET /api/v1/environment)")
         pod = {"envVars": request.envVars, "resources": request.resources}
-        spec = await self.notebooks.spec(asked.owner, name, request.namespace, request.environment.name, pod)
-        return await self.notebooks.insert(asked.owner, name, spec, status=statuses.CREATING,
+        spec, revision = await self.notebooks.spec(asked.owner, name, request.namespace, request.environment.name,
+                                                   pod)
+        return await self.notebooks.insert(asked.owner, name, spec, revision, status=statuses.CREATING,
                                            reason=statuses.STARTING_REASON, pending=False, admitted=True)
 
     async def _restart(self, row: dict) -> dict:
-        """A notebook's server starts: within the owner's quota, unless it is being deleted."""
+        """A notebook's server starts: in its environment's newest spec (or its successor's, when
+        it is redirected), within the owner's quota, unless it is being deleted."""
         notebook_id, owner = row["notebook_id"], row["owner"]
+        moved = await self._next_environment(row)
 
         def admit(connection):
             store.lock_owner(connection, owner)
@@ -140,13 +147,37 @@ class Admission:
                 raise ApiError(409, f"Notebook '{row['name']}' is being deleted; it cannot start")
             if not (current["pending"] and current["desired"] == "running"):
                 # a start on the hub's doors; one asked through the API was checked then
-                self.notebooks._check_quota(connection, owner, current["spec"]["spec"].get("resources", ""),
-                                            new=False, excluding=notebook_id)
+                self.notebooks.check_quota(connection, owner, current["spec"]["spec"].get("resources", ""),
+                                           new=False, excluding=notebook_id)
+            if moved:
+                spec, revision, message = moved
+                store.change_spec(connection, notebook_id, {**current["spec"], "environment": spec}, revision, message)
+                log.info("Notebook %s: %s", notebook_id, message)
             store.set_status(connection, notebook_id, statuses.CREATING, statuses.STARTING_REASON)
             store.admit(connection, notebook_id)
-            return current
+            return store.notebook(connection, notebook_id)
 
         return await self.database.run(admit)
+
+    async def _next_environment(self, row: dict) -> tuple[dict, int, str] | None:
+        """``(spec, revision, what happened)`` when this start runs another spec than the notebook
+        holds: its environment's successor, or its environment's newer revision. The owner must
+        be allowed to use it (403)."""
+        name = row["spec"]["environment"]["name"]
+        environments = await self.environments.all()
+        target = successor(environments, name)
+        if target is None:
+            return None  # its environment is gone: it keeps what it holds
+        await self.environments.check_access(target["spec"], row["owner"])
+        moves = target["name"] != name
+        if not moves and (row["environment_revision"] in (None, target["revision"])):
+            return None
+        spec, revision = await self.environments.for_notebook(target["name"], row["owner"], new=False)
+        if moves:
+            why = environments[name]["spec"].get("deprecated")
+            return spec, revision, (f"The notebook instance moved from environment '{name}' to "
+                                    f"'{target['name']}'" + (f" ({name} is deprecated: {why})" if why else ""))
+        return spec, revision, f"The notebook instance took environment '{name}''s new spec (revision {revision})"
 
     async def _remove_stray(self, owner: str, server: str):
         """A new server whose start was refused: removed once the hub has ended the spawn,

@@ -17,7 +17,7 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 from tornado.log import enable_pretty_logging
-from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, List, Unicode, default
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, List, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
 from submarine_spawner.kernelspec import KernelSpecPolicy
@@ -30,17 +30,24 @@ from .handlers.base import HomeHandler, NotFoundHandler
 from .handlers.environments import EnvironmentHandler, EnvironmentListHandler
 from .handlers.meta import MetricsHandler, OpenAPIHandler
 from .handlers.notebooks import (NotebookEventsHandler, NotebookHandler, NotebookListHandler, NotebookLogsHandler,
-                                 NotebookStartHandler, NotebookStopHandler, PingHandler)
+                                 NotebookShareHandler, NotebookSharesHandler, NotebookStartHandler,
+                                 NotebookStopHandler, PingHandler)
 from .handlers.spawner import AdmissionHandler, ReportHandler
 from .hub.client import HubClient
 from .hub.controller import Controller
+from .hub.culler import Culler
 from .hub.sync import StatusSync
 from .leader import Leadership
 from .logs import KubeLogs, LocalLogs
-from .notebooks import Notebooks
+from .members import Members
+from .notebooks import HOLD_MARGIN, Notebooks
 from .quotas import OwnerQuota
 
 log = logging.getLogger("hub_service")
+
+# volume sources the restricted Pod Security Standard allows
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                      "projected", "secret"}
 
 SUBMARINE_KERNEL = {"name": "submarine_jupyter_py3", "channels": ["defaults"],
                     "condaDependencies": [], "pipDependencies": []}
@@ -197,6 +204,53 @@ class SubmarineService(Application):
     def _default_data_dir(self):
         return os.path.abspath(os.environ.get("SUBMARINE_DATA_DIR", "data"))
 
+    volumes = Dict(
+        value_trait=Dict(),
+        help="Volumes an environment may mount on Kubernetes (environmentSpec.pod.volumes names them): "
+        "name -> {'volume': a Kubernetes volume source (persistentVolumeClaim, configMap, secret, csi, nfs "
+        "is not allowed by the restricted Pod Security Standard), 'mountPath': where, 'readOnly': True "
+        "(the default)}. E.g. {'datasets': {'volume': {'persistentVolumeClaim': {'claimName': 'datasets', "
+        "'readOnly': True}}, 'mountPath': '/data'}}.",
+    ).tag(config=True)
+
+    min_timeout = Integer(
+        60, help="The shortest idleTimeout or maxRuntime (seconds) an environment may set."
+    ).tag(config=True)
+
+    max_idle_timeout = Integer(
+        0, help="The longest idleTimeout (seconds) an environment may set; 0: no bound."
+    ).tag(config=True)
+
+    max_runtime = Integer(
+        0, help="The longest maxRuntime (seconds) an environment may set; 0: no bound."
+    ).tag(config=True)
+
+    cull_interval = Float(
+        60, help="Seconds between looks at running notebooks for their environment's idleTimeout and "
+        "maxRuntime (and at busy kernels, which count as activity)."
+    ).tag(config=True)
+
+    proxy_url = Unicode(
+        "http://127.0.0.1:8000",
+        help="Where the service reaches notebooks through the hub's proxy (to see whether their kernels "
+        "are busy). On Zero to JupyterHub: http://proxy-public.",
+    ).tag(config=True)
+
+    @validate("volumes")
+    def _volumes(self, proposal):
+        for name, volume in proposal.value.items():
+            kinds = set(volume.get("volume") or {}) - {"name"}
+            if not kinds <= RESTRICTED_VOLUMES or not volume.get("mountPath"):
+                raise TraitError(f"SubmarineService.volumes[{name!r}]: a 'volume' of one of "
+                                 f"{', '.join(sorted(RESTRICTED_VOLUMES))}, and a 'mountPath'")
+        return proposal.value
+
+    def environment_context(self) -> dict:
+        """How environment specs are checked on this hub."""
+        return {**KernelSpecPolicy(parent=self).context, "volumes": set(self.volumes),
+                "min_timeout": self.min_timeout, "max_idle_timeout": self.max_idle_timeout,
+                "max_runtime": self.max_runtime}
+
     authenticate_prometheus = Bool(
         True, help="Whether /metrics needs an admin token or one with read:metrics."
     ).tag(config=True)
@@ -224,6 +278,8 @@ class SubmarineService(Application):
                 (api + "notebook/([^/]+)/start", NotebookStartHandler),
                 (api + "notebook/([^/]+)/events", NotebookEventsHandler),
                 (api + "notebook/([^/]+)/logs", NotebookLogsHandler),
+                (api + "notebook/([^/]+)/shares", NotebookSharesHandler),
+                (api + "notebook/([^/]+)/shares/([^/]+)/([^/]+)", NotebookShareHandler),
                 (api + "environment/?", EnvironmentListHandler),
                 (api + "environment/([^/]+)", EnvironmentHandler),
                 (api + "openapi.json", OpenAPIHandler),
@@ -267,19 +323,28 @@ class SubmarineService(Application):
                           interval=self.sync_interval, full_interval=self.full_sync_interval,
                           cull_idle_timeout=self.cull_idle_timeout)
         controller.sync = sync
-        environments = Environments(database, KernelSpecPolicy(parent=self))
+        members = Members(hub, self.auth_cache_max_age)
+        environments = Environments(database, members, self.environment_context())
         logs = LocalLogs(self.data_dir) if self.logs_from == "local" else KubeLogs()
         notebooks = Notebooks(database=database, hub=hub, controller=controller, sync=sync,
-                              environments=environments, policy=policy, quota=OwnerQuota(parent=self), logs=logs,
-                              base_url=self.base_url, default_namespace=self.default_namespace,
-                              namespaces=self.allowed_namespaces, request_timeout=self.request_timeout)
-        admission = Admission(notebooks=notebooks, hub=hub, sync=sync)
+                              environments=environments, members=members, policy=policy,
+                              quota=OwnerQuota(parent=self), logs=logs, base_url=self.base_url,
+                              default_namespace=self.default_namespace, namespaces=self.allowed_namespaces,
+                              request_timeout=self.request_timeout)
+        sync.after_full_pass.append(notebooks.regrant_group_shares)
+        culler = Culler(database=database, hub=hub, controller=controller, leadership=leadership,
+                        interval=self.cull_interval, proxy_url=self.proxy_url, base_url=self.base_url,
+                        token=self.api_token, hub_idle_timeout=self.cull_idle_timeout,
+                        hold=self.request_timeout + HOLD_MARGIN)
+        admission = Admission(notebooks=notebooks, hub=hub, sync=sync,
+                              volumes={name: {"readOnly": True, **volume} for name, volume in self.volumes.items()})
         app = self.make_app(notebooks, environments, admission)
         url = urlparse(self.bind_url)
         server = app.listen(url.port or 80, address=url.hostname or "", xheaders=True,
                             max_body_size=1024 * 1024)
         leadership.start()
         sync.start()
+        culler.start()
         log.info("Submarine notebook API at %s%s and %s", self.bind_url.rstrip("/"), "/api/v1/notebook",
                  url_path_join(self.service_prefix, "api/v1/notebook"))
 
@@ -291,6 +356,7 @@ class SubmarineService(Application):
         log.info("Stopping the Submarine service")
         server.stop()
         await sync.stop()
+        await culler.stop()
         await controller.stop()
         await leadership.stop()
         hub.close()

@@ -46,6 +46,8 @@ environments = Table(
     Column("spec", JSON, nullable=False),
     Column("created", UTCDateTime(), nullable=False),
     Column("updated", UTCDateTime(), nullable=False),
+    # counts the changes of what its notebooks run (image, kernelSpec, pod settings)
+    Column("revision", Integer, nullable=False, default=1),
 )
 
 # One notebook = one named server (owner, server_name) on the hub. A row holds both what the
@@ -78,6 +80,10 @@ notebooks = Table(
     # failed attempts at the pending change, and when the controller tries again
     Column("attempts", Integer, nullable=False, default=0),
     Column("retry_at", UTCDateTime()),
+    # the revision of its environment that its spec holds (None: made before revisions)
+    Column("environment_revision", Integer),
+    # why the service itself stops it (its environment's run-time policy), for its status
+    Column("stop_reason", Text),
     UniqueConstraint("owner", "name", name="uq_notebooks_owner_name"),
     UniqueConstraint("owner", "server_name", name="uq_notebooks_owner_server"),
     Index("ix_notebooks_status", "status"),
@@ -90,6 +96,16 @@ owners = Table(
     "owners", metadata,
     Column("name", String(255), primary_key=True),
     Column("version", Integer, nullable=False),
+)
+
+# Who a notebook is shared with (JupyterHub's shares grant the access; this lists them)
+notebook_shares = Table(
+    "notebook_shares", metadata,
+    Column("notebook_id", String(64), primary_key=True),
+    Column("kind", String(8), primary_key=True),  # "user" or "group"
+    Column("name", String(255), primary_key=True),
+    Column("created", UTCDateTime(), nullable=False),
+    Index("ix_notebook_shares_name", "kind", "name"),
 )
 
 # Every change of a notebook's status or reason, oldest first (ids increase).

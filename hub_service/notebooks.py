@@ -33,7 +33,9 @@ from .hub.client import HubClient, HubError
 from .hub.controller import Controller, Outcome
 from .ids import IdGenerator, insert_with_fresh_id
 from .quotas import OwnerQuota, usage
-from .records import isotime, new_row, notebook_result, server_name
+from .environments import pending_restart
+from .members import Members
+from .records import isotime, new_row, notebook_result, server_name, share_result
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,13 @@ HOLD_MARGIN = 10
 def event_result(event: dict) -> dict:
     return {"id": event["id"], "time": isotime(event["time"]), "status": event["status"],
             "message": event["message"]}
+
+
+def hub_error(e: HubError, action: str) -> ApiError:
+    """What the hub said to a request it answered at once, for our client."""
+    if e.code >= 500:
+        return ApiError(503, f"JupyterHub failed to {action}: {e.message}; try again later", {"Retry-After": "10"})
+    return ApiError(e.code if e.code in (403, 404, 409) else 400, f"JupyterHub refused to {action}: {e.message}")
 
 
 def outcome_error(outcome: Outcome | None, action: str, timeout: float, undone: str) -> ApiError:
@@ -64,9 +73,10 @@ def outcome_error(outcome: Outcome | None, action: str, timeout: float, undone: 
 
 class Notebooks:
     def __init__(self, *, database: Database, hub: HubClient, controller: Controller, sync,
-                 environments: Environments, policy, quota: OwnerQuota, logs, base_url: str,
+                 environments: Environments, members: Members, policy, quota: OwnerQuota, logs, base_url: str,
                  default_namespace: str, namespaces: list[str], request_timeout: float):
         self.database = database
+        self.members = members
         self.hub = hub
         self.controller = controller
         self.sync = sync
@@ -87,11 +97,31 @@ class Notebooks:
                                 f"of '{owner}': only the owner and admins may")
 
     async def _row(self, caller: Caller, notebook_id: str, verb: str) -> dict:
+        """The notebook, if the caller may ``verb`` it: its owner and admins may do anything;
+        those it is shared with may read it."""
         row = await self.database.run(store.notebook, notebook_id)
         if row is None:
             raise ApiError(404, NOT_FOUND)
+        if verb == "read" and not caller.owns(row["owner"]) and await self._shared_with(caller, notebook_id):
+            return row
         self.check_owner(caller, row["owner"], verb)
         return row
+
+    async def _shared_with(self, caller: Caller, notebook_id: str) -> bool:
+        if caller.kind != "user":
+            return False
+        groups = (await self.members.of(caller.name)).groups
+        return await self.database.run(store.shared_with, notebook_id, caller.name, groups)
+
+    async def _results(self, caller: Caller, rows) -> list[dict]:
+        """Notebooks as the API shows them: whether a restart is pending, and who shared them."""
+        environments = await self.environments.all()
+        return [notebook_result(row, pending_restart(row, environments),
+                                row["owner"] if caller.kind == "user" and not caller.owns(row["owner"]) else None)
+                for row in rows]
+
+    async def _result(self, caller: Caller, row) -> dict:
+        return (await self._results(caller, [row]))[0]
 
     async def _current(self, notebook_id: str) -> dict:
         row = await self.database.run(store.notebook, notebook_id)
@@ -99,7 +129,7 @@ class Notebooks:
             raise ApiError(404, NOT_FOUND)
         return row
 
-    def _check_quota(self, connection, owner: str, resources: str, new: bool, excluding: str | None = None):
+    def check_quota(self, connection, owner: str, resources: str, new: bool, excluding: str | None = None):
         """In a unit that holds the owner's lock (``store.lock_owner``)."""
         used = usage(store.usage_rows(connection, owner, excluding))
         self.quota.check(owner, used, self.policy.parse(resources), new)
@@ -114,18 +144,20 @@ class Notebooks:
         return namespace
 
     async def spec(self, owner: str, name: str, namespace: str | None, environment: str, pod: dict,
-                   labels=None) -> dict:
-        """A notebook's spec from what was asked, its environment resolved from the catalogue."""
-        return notebook_spec(name, owner, self.namespace(namespace), await self.environments.spec(environment),
-                             pod, labels)
+                   labels=None, caller_admin: bool = False) -> tuple[dict, int]:
+        """``(spec, environment revision)`` of a new notebook from what was asked, its environment
+        resolved from the catalogue (one the owner may use, not deprecated)."""
+        namespace = self.namespace(namespace)
+        resolved, revision = await self.environments.for_notebook(environment, owner, caller_admin)
+        return notebook_spec(name, owner, namespace, resolved, pod, labels), revision
 
     def held(self) -> datetime:
         """Until when the leader's retries leave a change this replica was asked for alone: the
         request's own first step, and the waits within it."""
         return utcnow() + timedelta(seconds=self.request_timeout + HOLD_MARGIN)
 
-    async def insert(self, owner: str, name: str, spec: dict, *, status: str, reason: str, pending: bool,
-                     admitted: bool) -> dict:
+    async def insert(self, owner: str, name: str, spec: dict, revision: int, *, status: str, reason: str,
+                     pending: bool, admitted: bool) -> dict:
         """A new notebook's row, under the owner's lock: 409 if its name or server is taken,
         403 over the owner's quota, else inserted (with a fresh id)."""
         server = server_name(name)
@@ -141,13 +173,13 @@ class Notebooks:
                     raise ApiError(409, f"'{owner}' already has a notebook named '{name}'")
                 raise ApiError(409, f"'{name}' and '{owner}''s notebook '{other['name']}' map to the same "
                                     f"hub server '{server}'")
-            self._check_quota(connection, owner, spec["spec"].get("resources", ""), new=True)
+            self.check_quota(connection, owner, spec["spec"].get("resources", ""), new=True)
             store.insert_notebook(connection, row)
 
         return await insert_with_fresh_id(
             self.database, self.ids,
-            lambda notebook_id: new_row(notebook_id, owner, name, server, spec, self.base_url, status=status,
-                                        reason=reason, pending=pending, admitted=admitted,
+            lambda notebook_id: new_row(notebook_id, owner, name, server, spec, revision, self.base_url,
+                                        status=status, reason=reason, pending=pending, admitted=admitted,
                                         held=self.held() if pending else None),
             checked_insert)
 
@@ -161,9 +193,9 @@ class Notebooks:
             raise ApiError(400, "meta.ownerId: is required when a service creates a notebook")
         specs.validate_owner(owner)
         self.check_owner(caller, owner, "create")
-        spec = await self.spec(owner, meta.name, meta.namespace, request.environment.name,
-                               request.spec.model_dump(exclude_none=True), meta.labels)
-        row = await self.insert(owner, meta.name, spec, status=statuses.CREATING,
+        spec, revision = await self.spec(owner, meta.name, meta.namespace, request.environment.name,
+                                         request.spec.model_dump(exclude_none=True), meta.labels, caller.admin)
+        row = await self.insert(owner, meta.name, spec, revision, status=statuses.CREATING,
                                 reason=statuses.REASONS[statuses.CREATING], pending=True, admitted=False)
         notebook_id = row["notebook_id"]
         outcome = await self.controller.converge(notebook_id, self.request_timeout)
@@ -177,23 +209,27 @@ class Notebooks:
                 raise outcome_error(outcome, f"create the notebook '{meta.name}'", self.request_timeout,
                                     "the notebook was not created")
         metrics.CREATES.inc()
-        return notebook_result(await self.database.run(store.notebook, notebook_id) or row)
+        return await self._result(caller, await self.database.run(store.notebook, notebook_id) or row)
 
     # --- read -----------------------------------------------------------------------------
 
     async def get(self, caller: Caller, notebook_id: str) -> dict:
-        return notebook_result(await self._row(caller, notebook_id, "read"))
+        return await self._result(caller, await self._row(caller, notebook_id, "read"))
 
     async def list(self, caller: Caller, owner=None, status=None, limit=None, offset=0):
-        """Notebooks of ``owner`` (default: the caller; all for an admin), oldest first."""
+        """Notebooks of ``owner``, oldest first; without one, the caller's own and those shared
+        with them (an admin's: all)."""
+        shared = None
         if owner is None and not caller.admin:
             owner = caller.name
-        if owner is not None:
+            if caller.kind == "user":
+                shared = (caller.name, (await self.members.of(caller.name)).groups)
+        if owner is not None and not caller.spawner:  # the spawners read a home page's notebooks
             self.check_owner(caller, owner, "list")
         if status is not None and status not in statuses.ALL:
             raise ApiError(400, f"status: '{status}' is not one of {', '.join(statuses.ALL)}")
-        total, rows = await self.database.run(store.page, owner, status, limit, offset)
-        return [notebook_result(row) for row in rows], {"total": total, "offset": offset, "limit": limit}
+        total, rows = await self.database.run(store.page, owner, status, limit, offset, shared)
+        return await self._results(caller, rows), {"total": total, "offset": offset, "limit": limit}
 
     async def counts(self) -> dict[str, int]:
         """How many notebooks have each status."""
@@ -231,12 +267,12 @@ class Notebooks:
         """Stop the server; the workspace and the spec stay. ``(notebook, accepted)``."""
         row = await self._row(caller, notebook_id, "stop")
         if not row["pending"] and row["status"] in (statuses.STOPPED, statuses.FAILED):
-            return notebook_result(row), False
+            return await self._result(caller, row), False
         if not await self.database.run(store.ask, notebook_id, "stopped", statuses.TERMINATING,
                                        statuses.STOPPING_REASON, self.held()):
             raise ApiError(404, NOT_FOUND)
         outcome = await self.controller.converge(notebook_id, self.request_timeout)
-        return notebook_result(await self._current(notebook_id)), self._accepted(outcome)
+        return await self._result(caller, await self._current(notebook_id)), self._accepted(outcome)
 
     async def start(self, caller: Caller, notebook_id: str) -> tuple[dict, bool]:
         """Start a stopped (or failed) notebook again: same url, same workspace.
@@ -252,7 +288,7 @@ class Notebooks:
             if current["pending"] or current["status"] not in startable:
                 raise ApiError(409, f"Notebook '{row['name']}' is {current['status']}: only a stopped or failed "
                                     "notebook can be started")
-            self._check_quota(connection, row["owner"], row["spec"]["spec"].get("resources", ""), new=False,
+            self.check_quota(connection, row["owner"], row["spec"]["spec"].get("resources", ""), new=False,
                               excluding=notebook_id)
             store.ask(connection, notebook_id, "running", statuses.CREATING, statuses.STARTING_REASON, self.held(),
                       startable)
@@ -264,7 +300,7 @@ class Notebooks:
             if await self.database.run(store.call_off, notebook_id, before["status"], before["reason"]):
                 raise outcome_error(outcome, f"start the notebook '{row['name']}'", self.request_timeout,
                                     "the notebook was not started")
-        return notebook_result(await self._current(notebook_id)), self._accepted(outcome)
+        return await self._result(caller, await self._current(notebook_id)), self._accepted(outcome)
 
     async def update(self, caller: Caller, notebook_id: str, body) -> dict:
         """Change envVars, resources or environment of a stopped notebook."""
@@ -281,8 +317,10 @@ class Notebooks:
 
         must_be_stopped(row)
         spec = {**row["spec"], "spec": dict(row["spec"]["spec"])}
+        revision = row["environment_revision"]
         if patch.environment is not None:
-            spec["environment"] = await self.environments.spec(patch.environment.name)
+            spec["environment"], revision = await self.environments.for_notebook(patch.environment.name,
+                                                                                 row["owner"], caller.admin)
         if patch.spec is not None:
             given = patch.spec.model_dump(exclude_unset=True)
             if "resources" in given:  # the cpu/memory/gpu fields were folded into the old one
@@ -291,12 +329,12 @@ class Notebooks:
 
         def save(connection):
             must_be_stopped(store.notebook(connection, notebook_id))
-            store.change_spec(connection, notebook_id, spec, "The notebook instance was changed")
+            store.change_spec(connection, notebook_id, spec, revision, "The notebook instance was changed")
             return store.notebook(connection, notebook_id)
 
         changed = await self.database.run(save)
         await self._show_on_hub(changed)
-        return notebook_result(changed)
+        return await self._result(caller, changed)
 
     async def _show_on_hub(self, row):
         """The hub's copy of a stopped notebook's request (its home page shows it); the next
@@ -316,6 +354,66 @@ class Notebooks:
         if not await self.database.run(store.mark_deleted, notebook_id, self.held()):
             raise ApiError(404, NOT_FOUND)
         outcome = await self.controller.converge(notebook_id, self.request_timeout)
-        result = {**notebook_result(row), "status": statuses.TERMINATING,
+        result = {**await self._result(caller, row), "status": statuses.TERMINATING,
                   "reason": statuses.REASONS[statuses.TERMINATING]}
         return result, self._accepted(outcome)
+
+    # --- sharing --------------------------------------------------------------------------
+
+    async def shares(self, caller: Caller, notebook_id: str) -> list[dict]:
+        await self._row(caller, notebook_id, "read")
+        return [share_result(share) for share in await self.database.run(store.shares_of, notebook_id)]
+
+    async def share(self, caller: Caller, notebook_id: str, body) -> list[dict]:
+        """Give a user or a group access to the notebook's lab (JupyterHub's shares: the hub
+        itself lets them in); they see it in their list, and may not change it."""
+        grant = specs.validate(specs.ShareRequest, body)
+        kind, name = grant.kind_and_name()
+        row = await self._row(caller, notebook_id, "share")
+        if kind == "user" and name == row["owner"]:
+            raise ApiError(400, f"user: '{name}' owns the notebook")
+        known = await (self.hub.get_user(name) if kind == "user" else self.hub.get_group(name))
+        if not known:
+            raise ApiError(404, f"{kind}: JupyterHub has no {kind} named '{name}'")
+        await self.database.run(store.add_share, notebook_id, kind, name)
+        await self._grant(row, f"share the notebook '{row['name']}'")
+        log.info("Notebook %s shared with %s %s by %s", notebook_id, kind, name, caller.name)
+        return await self.shares(caller, notebook_id)
+
+    async def unshare(self, caller: Caller, notebook_id: str, kind: str, name: str) -> list[dict]:
+        row = await self._row(caller, notebook_id, "share")
+        if not await self.database.run(store.remove_share, notebook_id, kind, name):
+            raise ApiError(404, f"Notebook '{row['name']}' is not shared with {kind} '{name}'")
+        await self._grant(row, f"stop sharing the notebook '{row['name']}'")
+        log.info("Notebook %s no longer shared with %s %s (%s)", notebook_id, kind, name, caller.name)
+        return await self.shares(caller, notebook_id)
+
+    async def _grant(self, row, action: str):
+        """Make the hub's shares of the notebook's server what its shares say. Each group has
+        its group share, and each user it is shared with, directly or as a member of a group,
+        a user share of their own: JupyterHub 6 gives a group's shares to its members' logins
+        but not to their API tokens."""
+        shares = await self.database.run(store.shares_of, row["notebook_id"])
+        groups = {share["name"] for share in shares if share["kind"] == "group"}
+        users = {share["name"] for share in shares if share["kind"] == "user"}
+        try:
+            for group in groups:
+                users.update((await self.hub.get_group(group) or {}).get("users", []))
+            wanted = {("user", user) for user in users - {row["owner"]}} | {("group", group) for group in groups}
+            granted = await self.hub.shares_of(row["owner"], row["server_name"])
+            for kind, name in wanted - granted:
+                await self.hub.share(row["owner"], row["server_name"], kind, name)
+            for kind, name in granted - wanted:
+                await self.hub.unshare(row["owner"], row["server_name"], kind, name)
+        except HubError as e:
+            raise hub_error(e, action) from None
+
+    async def regrant_group_shares(self):
+        """Members come and go: give the members of each group a notebook is shared with their
+        user shares (the full pass calls this)."""
+        for row in await self.database.run(store.shared_with_groups):
+            try:
+                await self._grant(row, "share")
+            except ApiError as e:
+                log.warning("Notebook %s: its group shares could not be brought up to date: %s",
+                            row["notebook_id"], e.message)

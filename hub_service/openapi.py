@@ -41,6 +41,9 @@ class Notebook(BaseModel):
     createdTime: str
     deletedTime: str | None
     spec: NotebookSpecResult
+    pendingRestart: bool
+    pendingRestartReason: str | None
+    sharedBy: str | None
 
 
 class Environment(BaseModel):
@@ -58,6 +61,12 @@ class Event(BaseModel):
 class Logs(BaseModel):
     notebookId: str
     lines: list[str]
+
+
+class Share(BaseModel):
+    user: str | None = None
+    group: str | None = None
+    created: str
 
 
 class ListAttributes(BaseModel):
@@ -117,15 +126,16 @@ def document(server_url: str = "/") -> dict:
     _, schemas = models_json_schema(
         [(specs.NotebookRequest, "validation"), (specs.NotebookPatch, "validation"),
          (EnvironmentSpec, "validation"), (specs.EnvironmentPatch, "validation"),
-         (Notebook, "serialization"), (Environment, "serialization"), (Event, "serialization"),
-         (Logs, "serialization"), (ListAttributes, "serialization")],
+         (specs.ShareRequest, "validation"), (Notebook, "serialization"), (Environment, "serialization"),
+         (Event, "serialization"), (Logs, "serialization"), (Share, "serialization"),
+         (ListAttributes, "serialization")],
         ref_template=REF,
     )
     notebook, environment = _ref("Notebook"), _ref("Environment")
     one_notebook = _ok(notebook)
     notebook_links = _links("id", "/result/notebookId", [
         "getNotebook", "updateNotebook", "deleteNotebook", "stopNotebook", "startNotebook", "notebookEvents",
-        "notebookLogs"])
+        "notebookLogs", "notebookShares"])
     environment_links = _links("name", "/result/environmentSpec/name", [
         "getEnvironment", "updateEnvironment", "deleteEnvironment"])
     paths = {
@@ -174,6 +184,23 @@ def document(server_url: str = "/") -> dict:
                     "parameters": [{"name": "tail", "in": "query",
                                     "schema": {"type": "integer", "minimum": 1, "maximum": 10000}}],
                     "responses": _ok(_ref("Logs"))},
+        },
+        "/api/v1/notebook/{id}/shares": {
+            "parameters": [NOTEBOOK_ID],
+            "get": {"operationId": "notebookShares", "summary": "Who the notebook is shared with",
+                    "responses": _ok({"type": "array", "items": _ref("Share")})},
+            "post": {"operationId": "shareNotebook",
+                     "summary": "Share with a user or a group (owner or admin): they may open and read it",
+                     "requestBody": _body("ShareRequest"),
+                     "responses": _ok({"type": "array", "items": _ref("Share")})},
+        },
+        "/api/v1/notebook/{id}/shares/{kind}/{name}": {
+            "parameters": [NOTEBOOK_ID,
+                           {"name": "kind", "in": "path", "required": True,
+                            "schema": {"type": "string", "enum": ["user", "group"]}},
+                           {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "delete": {"operationId": "unshareNotebook", "summary": "Stop sharing with a user or a group",
+                       "responses": _ok({"type": "array", "items": _ref("Share")})},
         },
         "/api/v1/environment": {
             "get": {"operationId": "listEnvironments", "summary": "List environments",

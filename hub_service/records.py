@@ -20,7 +20,7 @@ def lab_url(base_url: str, owner: str, server: str) -> str:
     return f"{base_url}user/{url_escape_path(owner)}/{server}/lab"
 
 
-def new_row(notebook_id, owner, name, server, spec, base_url, *, status, reason, pending, admitted,
+def new_row(notebook_id, owner, name, server, spec, revision, base_url, *, status, reason, pending, admitted,
             held=None) -> dict:
     """A notebook the owner wants running: ``pending`` until the hub has started it (a create
     through the API, which the replica that made it carries out, leaving the leader's retries
@@ -30,7 +30,7 @@ def new_row(notebook_id, owner, name, server, spec, base_url, *, status, reason,
         "server_name": server, "namespace": spec["meta"]["namespace"], "spec": spec,
         "url": lab_url(base_url, owner, server), "status": status, "reason": reason, "created_time": utcnow(),
         "deleted_time": None, "desired": "running", "pending": pending, "admitted": admitted, "attempts": 0,
-        "retry_at": held,
+        "retry_at": held, "environment_revision": revision,
     }
 
 
@@ -38,7 +38,9 @@ def isotime(value) -> str | None:
     return value.isoformat(timespec="milliseconds") if value else None
 
 
-def notebook_result(row) -> dict:
+def notebook_result(row, pending_restart: str | None = None, shared_by: str | None = None) -> dict:
+    """Submarine's notebook, and what a restart would change (why), and who shared it with the
+    caller (None: the caller's own, or an admin's view)."""
     return {
         "notebookId": row["notebook_id"],
         "name": row["name"],
@@ -49,4 +51,11 @@ def notebook_result(row) -> dict:
         "createdTime": isotime(row["created_time"]),
         "deletedTime": isotime(row["deleted_time"]),
         "spec": row["spec"],
+        "pendingRestart": pending_restart is not None,
+        "pendingRestartReason": pending_restart,
+        "sharedBy": shared_by,
     }
+
+
+def share_result(row) -> dict:
+    return {row["kind"]: row["name"], "created": isotime(row["created"])}

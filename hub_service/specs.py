@@ -6,19 +6,16 @@ this module adds only what the API alone sees: meta, labels, and the optional
 """
 
 import re
-from typing import Annotated
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from submarine_spawner.contract import (OWNER_PATTERN, EnvironmentChoice, EnvironmentName, EnvironmentSpec, EnvVars,
-                                        KernelSpec, Namespace, NotebookName, OwnerId, ResourcesText, check_resources,
-                                        explain)
+                                        GroupName, LabelKey, LabelValue, Namespace, NotebookName, OwnerId,
+                                        ResourcesText, check_resources, explain)
 
 from .envelope import ApiError
-
-LabelKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_./]{0,251}[A-Za-z0-9])?$")]
-LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
 
 # the optional per-resource fields and the key each stands for in ``resources``
 RESOURCE_FIELDS = {"cpu": "cpu", "memory": "memory", "gpu": "nvidia.com/gpu"}
@@ -84,15 +81,39 @@ class NotebookPatch(BaseModel):
 
 
 class EnvironmentPatch(BaseModel):
-    """PATCH /environment/{name}: the fields to replace."""
+    """PATCH /environment/{name}: the fields to replace (the result is checked as a whole)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: EnvironmentName | None = None
-    dockerImage: str | None = None
-    kernelSpec: KernelSpec | None = None
-    description: str | None = None
-    image: str | None = None
+    dockerImage: Any = None
+    kernelSpec: Any = None
+    description: Any = None
+    image: Any = None
+    groups: Any = None
+    pod: Any = None
+    deprecated: Any = None
+    redirectTo: Any = None
+    idleTimeout: Any = None
+    maxRuntime: Any = None
+
+
+class ShareRequest(BaseModel):
+    """POST /notebook/{id}/shares: a user or a group."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: OwnerId | None = None
+    group: GroupName | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if (self.user is None) == (self.group is None):
+            raise PydanticCustomError("share", "give exactly one of user and group")
+        return self
+
+    def kind_and_name(self) -> tuple[str, str]:
+        return ("user", self.user) if self.user else ("group", self.group)
 
 
 def validate_owner(owner: str):

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import statuses
-from .db import environments, notebook_events, notebooks, owners, utcnow
+from .db import environments, notebook_events, notebook_shares, notebooks, owners, utcnow
 
 LIVE = notebooks.c.deleted_time.is_(None)
 
@@ -52,10 +52,20 @@ def name_conflict(connection, owner: str, name: str, server: str) -> dict | None
         notebooks.c.owner == owner, (notebooks.c.name == name) | (notebooks.c.server_name == server))))
 
 
-def page(connection, owner: str | None, status: str | None, limit: int | None, offset: int):
-    """``(total, rows)`` of live notebooks, oldest first."""
+def _shared_with(user: str, groups) -> select:
+    """The ids of the notebooks shared with ``user`` or one of their ``groups``."""
+    shares = notebook_shares.c
+    return select(shares.notebook_id).where(((shares.kind == "user") & (shares.name == user)) | (
+        (shares.kind == "group") & shares.name.in_(list(groups))))
+
+
+def page(connection, owner: str | None, status: str | None, limit: int | None, offset: int, shared=None):
+    """``(total, rows)`` of live notebooks (of ``owner``, and with ``shared`` = ``(user, groups)``
+    those shared with them too), oldest first."""
     where = [LIVE]
-    if owner is not None:
+    if owner is not None and shared is not None:
+        where.append((notebooks.c.owner == owner) | notebooks.c.notebook_id.in_(_shared_with(*shared)))
+    elif owner is not None:
         where.append(notebooks.c.owner == owner)
     if status is not None:
         where.append(notebooks.c.status == status)
@@ -85,6 +95,13 @@ def active(connection) -> list[dict]:
     return [dict(row) for row in connection.execute(select(*SYNC_COLUMNS).where(
         notebooks.c.status.in_(statuses.ACTIVE | {statuses.TERMINATING}), LIVE,
         notebooks.c.pending.is_(False))).mappings()]
+
+
+def running(connection) -> list[dict]:
+    """Running notebooks with nothing pending, and their specs (for the culler)."""
+    return [dict(row) for row in connection.execute(select(
+        notebooks.c.notebook_id, notebooks.c.owner, notebooks.c.server_name, notebooks.c.spec).where(
+        notebooks.c.status == statuses.RUNNING, LIVE, notebooks.c.pending.is_(False))).mappings()]
 
 
 def settled(connection) -> list[dict]:
@@ -188,7 +205,12 @@ def admit(connection, notebook_id: str):
     """A start of the notebook's server was admitted: it is the notebook's, wanted running, and
     whatever start was pending is done."""
     connection.execute(update(notebooks).where(notebooks.c.notebook_id == notebook_id).values(
-        admitted=True, desired="running", pending=False, attempts=0, retry_at=None))
+        admitted=True, desired="running", pending=False, attempts=0, retry_at=None, stop_reason=None))
+
+
+def set_stop_reason(connection, notebook_id: str, reason: str):
+    """Why the service itself stops the notebook: its status says so once stopped."""
+    connection.execute(update(notebooks).where(notebooks.c.notebook_id == notebook_id).values(stop_reason=reason))
 
 
 def retry_later(connection, notebook_id: str, attempts: int, at: datetime):
@@ -196,8 +218,10 @@ def retry_later(connection, notebook_id: str, attempts: int, at: datetime):
                        .values(attempts=attempts, retry_at=at))
 
 
-def change_spec(connection, notebook_id: str, spec: dict, message: str):
-    connection.execute(update(notebooks).where(notebooks.c.notebook_id == notebook_id).values(spec=spec))
+def change_spec(connection, notebook_id: str, spec: dict, revision: int | None, message: str):
+    """A new spec (and the revision of its environment it holds), recorded in its events."""
+    connection.execute(update(notebooks).where(notebooks.c.notebook_id == notebook_id).values(
+        spec=spec, environment_revision=revision))
     record(connection, notebook_id, status_of(connection, notebook_id), message)
 
 
@@ -207,10 +231,43 @@ def note_activity(connection, notebook_id: str, activity: datetime):
 
 
 def remove(connection, notebook_ids):
-    """Rows and histories of notebooks whose servers are gone."""
+    """Rows, histories and shares of notebooks whose servers are gone."""
     notebook_ids = list(notebook_ids)
-    connection.execute(delete(notebooks).where(notebooks.c.notebook_id.in_(notebook_ids)))
-    connection.execute(delete(notebook_events).where(notebook_events.c.notebook_id.in_(notebook_ids)))
+    for table in (notebooks, notebook_events, notebook_shares):
+        connection.execute(delete(table).where(table.c.notebook_id.in_(notebook_ids)))
+
+
+# --- notebook shares ----------------------------------------------------------------------
+
+def shared_with(connection, notebook_id: str, user: str, groups) -> bool:
+    return connection.execute(_shared_with(user, groups).where(
+        notebook_shares.c.notebook_id == notebook_id)).first() is not None
+
+
+def shared_with_groups(connection) -> list[dict]:
+    """Live notebooks shared with a group."""
+    query = select(notebooks.c.notebook_id, notebooks.c.owner, notebooks.c.server_name).where(LIVE, (
+        notebooks.c.notebook_id.in_(select(notebook_shares.c.notebook_id).where(notebook_shares.c.kind == "group"))))
+    return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def shares_of(connection, notebook_id: str) -> list[dict]:
+    return [dict(row) for row in connection.execute(select(notebook_shares).where(
+        notebook_shares.c.notebook_id == notebook_id).order_by(notebook_shares.c.created)).mappings()]
+
+
+def add_share(connection, notebook_id: str, kind: str, name: str):
+    if not connection.execute(select(notebook_shares.c.name).where(
+            notebook_shares.c.notebook_id == notebook_id, notebook_shares.c.kind == kind,
+            notebook_shares.c.name == name)).first():
+        connection.execute(insert(notebook_shares).values(notebook_id=notebook_id, kind=kind, name=name,
+                                                          created=utcnow()))
+
+
+def remove_share(connection, notebook_id: str, kind: str, name: str) -> bool:
+    return connection.execute(delete(notebook_shares).where(
+        notebook_shares.c.notebook_id == notebook_id, notebook_shares.c.kind == kind,
+        notebook_shares.c.name == name)).rowcount == 1
 
 
 # --- notebook events ----------------------------------------------------------------------
@@ -256,8 +313,9 @@ def insert_environment(connection, row: dict):
     connection.execute(insert(environments).values(row))
 
 
-def change_environment(connection, name: str, spec: dict):
-    connection.execute(update(environments).where(environments.c.name == name).values(spec=spec, updated=utcnow()))
+def change_environment(connection, name: str, spec: dict, revision: int):
+    connection.execute(update(environments).where(environments.c.name == name).values(
+        spec=spec, revision=revision, updated=utcnow()))
 
 
 def delete_environment(connection, name: str):

@@ -19,13 +19,14 @@ imports it; nothing else re-states it.
 """
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError,
+                      model_validator)
 from pydantic_core import PydanticCustomError
 
-from . import kernelspec
-from .resources import ResourceError, ResourcePolicy
+from . import k8s, kernelspec
+from .resources import ResourceError, ResourcePolicy, parse_memory
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Names the hub, the spawners and the single-user server set themselves.
@@ -136,8 +137,85 @@ class KernelSpec(BaseModel):
     pipDependencies: list[PipRequirement] = []
 
 
+LabelKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_./]{0,251}[A-Za-z0-9])?$")]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
+# a Kubernetes object's name (a Secret's): a DNS-1123 subdomain
+ObjectName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")]
+# a JupyterHub group's name: any text a person can read, on one line
+GroupName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,255}$")]
+
+
+def _in_context(key: str, what: str):
+    """A validator: the value is one of ``context[key]`` (when the context has that key)."""
+    def validate(value: str, info) -> str:
+        allowed = (info.context or {}).get(key)
+        if allowed is not None and value not in allowed:
+            raise PydanticCustomError("unknown", "'{value}' is not one of this hub's {what} ({allowed})",
+                                      {"value": value, "what": what, "allowed": ", ".join(sorted(allowed)) or "none"})
+        return value
+    return AfterValidator(validate)
+
+
+def _memory(text: str) -> str:
+    try:
+        parse_memory(text, "shmSize")
+    except ResourceError as e:
+        raise PydanticCustomError("quantity", str(e)) from None
+    return text
+
+
+def _kubernetes(kind: str):
+    def validate(value, info):
+        try:
+            return k8s.check(kind, value)
+        except ValueError as e:
+            raise PydanticCustomError("kubernetes", "{rule}", {"rule": str(e)}) from None
+    return AfterValidator(validate)
+
+
+class Toleration(BaseModel):
+    """A Kubernetes toleration (``kubectl explain pod.spec.tolerations``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: LabelKey | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: LabelValue | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    tolerationSeconds: StrictInt | None = Field(default=None, ge=0)
+
+
+class PodSettings(BaseModel):
+    """Where and how an environment's notebooks run on Kubernetes (recorded, and inert, locally)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nodeSelector: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=32)
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=32)
+    affinity: Annotated[dict, _kubernetes("V1Affinity")] | None = None
+    imagePullSecrets: list[ObjectName] = Field(default_factory=list, max_length=16)
+    # a memory-backed /dev/shm of this size (PyTorch's data loaders need more than the 64M default)
+    shmSize: Annotated[str, StringConstraints(max_length=32), AfterValidator(_memory)] | None = None
+    # names of SubmarineService.volumes: volumes an admin defined, e.g. a read-only dataset
+    volumes: list[Annotated[str, _in_context("volumes", "volumes")]] = Field(default_factory=list, max_length=16)
+
+
+def _within(limit_key: str):
+    """An environment's timeout: at least ``context["min_timeout"]`` and at most
+    ``context[limit_key]`` seconds (0: no bound), the admin's bounds."""
+    def validate(seconds: int | None, info):
+        context = info.context or {}
+        least, most = context.get("min_timeout", 1), context.get(limit_key, 0)
+        if seconds is not None and (seconds < least or (most and seconds > most)):
+            bound = f"between {least} and {most}" if most else f"at least {least}"
+            raise PydanticCustomError("timeout", "must be {bound} seconds on this hub", {"bound": bound})
+        return seconds
+    return AfterValidator(validate)
+
+
 class EnvironmentSpec(BaseModel):
-    """Submarine's EnvironmentSpec: an image plus a kernelSpec."""
+    """Submarine's EnvironmentSpec (an image plus a kernelSpec), and how platform teams govern
+    it: who may use it, where its pods run, its lifecycle and its run-time policy."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -146,6 +224,21 @@ class EnvironmentSpec(BaseModel):
     kernelSpec: KernelSpec = KernelSpec()
     description: str | None = Field(default=None, max_length=4096)
     image: str | None = Field(default=None, max_length=512)
+    # hub groups whose members may use it; empty: everyone
+    groups: list[GroupName] = Field(default_factory=list, max_length=64)
+    pod: PodSettings = Field(default_factory=PodSettings)
+    # why new notebooks may not pick it; redirectTo: the environment its notebooks move to
+    deprecated: str | None = Field(default=None, max_length=1024)
+    redirectTo: EnvironmentName | None = None
+    # seconds: stop a notebook idle (no activity, no busy kernel) this long, or running this long
+    idleTimeout: Annotated[StrictInt | None, _within("max_idle_timeout")] = Field(default=None, gt=0)
+    maxRuntime: Annotated[StrictInt | None, _within("max_runtime")] = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _not_to_itself(self):
+        if self.redirectTo == self.name:
+            raise PydanticCustomError("redirect", "redirectTo: an environment cannot redirect to itself")
+        return self
 
 
 class EnvironmentChoice(BaseModel):
@@ -174,6 +267,15 @@ REQUEST_FIELDS = {"environment": "environment", "namespace": "meta.namespace", "
                   "resources": "spec.resources"}
 
 
+class Volume(BaseModel):
+    """A volume an admin defined (SubmarineService.volumes), as pods mount it."""
+
+    name: str
+    volume: dict  # a Kubernetes volume source, e.g. {"persistentVolumeClaim": {"claimName": "data"}}
+    mountPath: str
+    readOnly: bool = True
+
+
 class AdmittedSpec(BaseModel):
     """What a server starts with, as the service admitted it. ``environment`` None: a plain
     server (the owner's default server, started without options)."""
@@ -183,6 +285,8 @@ class AdmittedSpec(BaseModel):
     environment: EnvironmentSpec | None = None
     envVars: dict[str, str] = {}
     resources: str = ""
+    # the environment's pod.volumes, as the admin defined them
+    volumes: list[Volume] = []
 
     def user_options(self) -> dict:
         """The request the hub keeps for the server (shown on the home page, sent again by a
@@ -202,13 +306,16 @@ def notebook_spec(name: str, owner: str, namespace: str, environment: dict, pod:
     return {"meta": meta, "environment": environment, "spec": pod}
 
 
-def admitted(notebook_id: str, spec: dict) -> AdmittedSpec:
-    """The spec a notebook's server starts with."""
+def admitted(notebook_id: str, spec: dict, volumes: dict | None = None) -> AdmittedSpec:
+    """The spec a notebook's server starts with; ``volumes`` defines the ones its environment names."""
     pod = spec["spec"]
-    # stored specs were valid when made (pip URLs may have been allowed then)
+    environment = spec["environment"]
+    names = (environment.get("pod") or {}).get("volumes", [])
+    # stored specs were valid when made (pip URLs may have been allowed then, bounds wider)
     return AdmittedSpec.model_validate(
-        {"notebookId": notebook_id, "namespace": spec["meta"]["namespace"], "environment": spec["environment"],
-         "envVars": pod.get("envVars", {}), "resources": pod.get("resources", "")},
+        {"notebookId": notebook_id, "namespace": spec["meta"]["namespace"], "environment": environment,
+         "envVars": pod.get("envVars", {}), "resources": pod.get("resources", ""),
+         "volumes": [{"name": name, **(volumes or {})[name]} for name in names if name in (volumes or {})]},
         context={"allow_pip_urls": True})
 
 

@@ -18,6 +18,7 @@ from itertools import zip_longest
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader
+from tornado.escape import url_escape
 
 from .resources import ResourceError, ResourcePolicy, format_bytes, parse_count, parse_cpu, parse_memory
 from .service import refusal
@@ -47,10 +48,20 @@ def memory_hint(size: int) -> str:
     return f"{size // 2**20}Mi" if size >= 2**20 else format_bytes(size)
 
 
+def gpu(environment: dict) -> bool:
+    """Whether an environment is for GPUs: it says so in its name or image, or its pods go to GPU
+    nodes (a node selector or toleration naming GPUs)."""
+    pod = environment.get("pod") or {}
+    keys = [*pod.get("nodeSelector", {}), *(toleration.get("key") or "" for toleration in pod.get("tolerations", []))]
+    return any("gpu" in text.lower() for text in [environment["name"], environment["dockerImage"], *keys])
+
+
 def render_form(environments: list[dict], policy: ResourcePolicy) -> str:
-    """The form's HTML (the hub wraps it in its <form> with the Start button)."""
+    """The form's HTML (the hub wraps it in its <form> with the Start button): the environments
+    (the deprecated ones shown, not offered) and what each is."""
+    usable = sorted(environments, key=lambda environment: bool(environment.get("deprecated")))
     return _templates.get_template("spawn_form.html").render(
-        environments=environments,
+        environments=usable, gpu=gpu,
         max_cpu=f"{policy.max_cpu:g}" if policy.max_cpu else None,
         max_memory=memory_hint(policy.max_memory) if policy.max_memory else None,
         gpus=gpu_choice(policy),
@@ -102,7 +113,8 @@ async def options_form(spawner) -> str:
     """``Spawner.options_form``: the form, or "" for a notebook starting again."""
     if spawner.name and (spawner.user_options or {}).get("notebookId"):
         return ""
-    listed = await spawner.service.call(spawner.user.settings, "GET", "environment")
+    path = f"environment?user={url_escape(spawner.user.name)}"  # the ones this user may use
+    listed = await spawner.service.call(spawner.user.settings, "GET", path)
     return render_form([item["environmentSpec"] for item in listed], spawner.resource_policy)
 
 

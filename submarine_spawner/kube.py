@@ -94,6 +94,53 @@ def _guarantee(asked, ratio: float, configured):
     return min(configured, asked) if configured else configured
 
 
+# kubespawner's traits an environment's pod settings add to
+POD_TRAITS = ("node_selector", "tolerations", "image_pull_secrets", "node_affinity_required",
+              "node_affinity_preferred", "pod_affinity_required", "pod_affinity_preferred",
+              "pod_anti_affinity_required", "pod_anti_affinity_preferred", "volumes", "volume_mounts")
+# an affinity's parts, as kubespawner's traits take them
+AFFINITY_TRAITS = {
+    ("nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution"): "node_affinity_required",
+    ("nodeAffinity", "preferredDuringSchedulingIgnoredDuringExecution"): "node_affinity_preferred",
+    ("podAffinity", "requiredDuringSchedulingIgnoredDuringExecution"): "pod_affinity_required",
+    ("podAffinity", "preferredDuringSchedulingIgnoredDuringExecution"): "pod_affinity_preferred",
+    ("podAntiAffinity", "requiredDuringSchedulingIgnoredDuringExecution"): "pod_anti_affinity_required",
+    ("podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution"): "pod_anti_affinity_preferred",
+}
+SHM = "submarine-shm"
+
+
+def pod_settings(pod, volumes) -> dict[str, dict]:
+    """An environment's pod settings (``contract.PodSettings``) and the volumes it mounts, as
+    what they add to kubespawner's traits: each a dict of entries by key."""
+    added: dict[str, dict] = {"node_selector": dict(pod.nodeSelector),
+                              "tolerations": {f"submarine-{i}": toleration.model_dump(exclude_none=True)
+                                              for i, toleration in enumerate(pod.tolerations)},
+                              "image_pull_secrets": {name: name for name in pod.imagePullSecrets},
+                              "volumes": {}, "volume_mounts": {}}
+    for (kind, when), trait in AFFINITY_TRAITS.items():
+        terms = ((pod.affinity or {}).get(kind) or {}).get(when) or []
+        if isinstance(terms, dict):  # a node affinity's required part holds its terms
+            terms = terms.get("nodeSelectorTerms") or []
+        added[trait] = {f"submarine-{i}": term for i, term in enumerate(terms)}
+    for volume in volumes:
+        name = f"submarine-{volume.name}"
+        added["volumes"][name] = {"name": name, **volume.volume}
+        added["volume_mounts"][name] = {"name": name, "mountPath": volume.mountPath, "readOnly": volume.readOnly}
+    if pod.shmSize:
+        # a memory-backed /dev/shm, counted in the pod's memory
+        added["volumes"][SHM] = {"name": SHM, "emptyDir": {"medium": "Memory", "sizeLimit": pod.shmSize}}
+        added["volume_mounts"][SHM] = {"name": SHM, "mountPath": "/dev/shm"}
+    return added
+
+
+def extended(configured, added: dict):
+    """A kubespawner trait as configured (a list, a dict of entries by key, or one name) with ``added``."""
+    if isinstance(configured, dict):
+        return {**configured, **added}
+    return [*([configured] if isinstance(configured, str) else configured or []), *added.values()]
+
+
 def pod_failure(pod: dict | None, fatal_reasons, log_lines: int) -> str | None:
     """Why a starting pod will not become ready, from its container statuses; None while it may.
 
@@ -122,7 +169,7 @@ def pod_failure(pod: dict | None, fatal_reasons, log_lines: int) -> str | None:
 class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
     notebook_traits = ("cmd", "cpu_limit", "cpu_guarantee", "mem_limit", "mem_guarantee", "extra_labels",
                        "extra_resource_limits", "extra_resource_guarantees", "image", "namespace",
-                       "storage_extra_labels")
+                       "storage_extra_labels", *POD_TRAITS)
 
     cpu_guarantee_ratio = Float(
         1.0, min=0, max=1,
@@ -263,7 +310,7 @@ class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
         image = self.configured("image")
         self.image = notebook.environment.dockerImage if notebook else image
         labels = {}
-        if notebook:
+        if notebook and notebook.notebookId:
             labels = {"notebook-id": label_value(notebook.notebookId),
                       "notebook-owner-id": label_value(self.user.name)}
         self.extra_labels = {**self.configured("extra_labels"), **labels}
@@ -272,6 +319,9 @@ class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
         if notebook:
             cmd = [self.bootstrap_python, "-c", LOADER, *(cmd or [bootstrap.SINGLEUSER])]
         self.cmd = cmd
+        added = pod_settings(notebook.environment.pod, admitted.volumes) if notebook else {}
+        for trait in POD_TRAITS:
+            setattr(self, trait, extended(self.configured(trait), added.get(trait, {})))
 
     def _apply_namespace(self, namespace: str):
         """The namespace the service admitted (from its allow-list: SubmarineService.allowed_namespaces;

@@ -13,7 +13,9 @@ import asyncio
 from datetime import datetime, timezone
 
 from jupyterhub.spawner import Spawner
-from traitlets import Dict, Instance, default
+from tornado import web
+from tornado.escape import url_escape
+from traitlets import Dict, Instance, Integer, default
 
 from .contract import AdmittedSpec
 from .form import options_form, options_from_form
@@ -59,6 +61,11 @@ class SubmarineSpawnerMixin(Spawner):
     @default("options_from_form")
     def _default_options_from_form(self):
         return options_from_form
+
+    lab_auth_cache_max_age = Integer(
+        30, help="Seconds a notebook's server trusts the hub's answer on a token or login (its "
+        "HubOAuth.cache_max_age; JupyterHub's default is 300): how soon a revoked token or share loses access.",
+    ).tag(config=True)
 
     notebook = Instance(
         AdmittedSpec, allow_none=True,
@@ -112,12 +119,25 @@ class SubmarineSpawnerMixin(Spawner):
         """Set the spawner's resource traits; the concrete spawner decides how."""
         raise NotImplementedError
 
+    def get_args(self):
+        return [*super().get_args(), f"--HubOAuth.cache_max_age={self.lab_auth_cache_max_age}"]
+
     def get_env(self):
         env = super().get_env()
         if self.notebook:
             env.update(self.notebook.envVars)
             env["SUBMARINE_NOTEBOOK_ID"] = self.notebook.notebookId or ""
         return env
+
+    async def submarine_notebooks(self) -> dict[str, dict]:
+        """The owner's notebooks as the service shows them, by server name (for the home page;
+        nothing when the service does not answer)."""
+        try:
+            listed = await self.service.call(self.user.settings, "GET",
+                                             f"notebook?id={url_escape(self.user.name)}&limit=1000")
+        except web.HTTPError:
+            return {}
+        return {notebook["url"].rstrip("/").split("/")[-2]: notebook for notebook in listed}
 
     # --- reports, and telling a crash from a stop ----------------------------------------
 

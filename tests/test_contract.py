@@ -6,7 +6,7 @@ import pytest
 from hub_service import specs, statuses
 from hub_service.envelope import ApiError, envelope
 from hub_service.records import server_name
-from submarine_spawner.contract import REQUEST_FIELDS, AdmittedSpec, StartRequest, admitted, notebook_spec
+from submarine_spawner.contract import REQUEST_FIELDS, AdmittedSpec, EnvironmentSpec, StartRequest, admitted, notebook_spec
 from submarine_spawner.resources import ResourcePolicy
 
 ENVIRONMENT = {"name": "notebook-env", "dockerImage": "apache/submarine:jupyter-notebook-0.8.0",
@@ -50,8 +50,8 @@ def test_a_request_is_refused_with_the_field_and_the_rule(change, words):
 def test_the_admitted_spec_of_a_notebook_and_what_the_hub_keeps():
     spec = admitted("notebook_1626160071451_0001", SPEC)
     assert spec.model_dump() == {"notebookId": "notebook_1626160071451_0001", "namespace": "default",
-                                 "environment": ENVIRONMENT, "envVars": {"TEST_ENV": "test"},
-                                 "resources": "cpu=1,memory=1.0Gi"}
+                                 "environment": EnvironmentSpec.model_validate(ENVIRONMENT).model_dump(),
+                                 "envVars": {"TEST_ENV": "test"}, "resources": "cpu=1,memory=1.0Gi", "volumes": []}
     # the hub keeps the request: sent again, it asks for the same notebook
     assert spec.user_options() == {**REQUEST, "notebookId": "notebook_1626160071451_0001"}
     assert request(spec.user_options()).environment.name == "notebook-env"

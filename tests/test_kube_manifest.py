@@ -312,6 +312,60 @@ def test_the_pods_settings_hold_for_containers_an_operator_adds(kube_api):
         "init", "notebook", "sidecar"]
 
 
+# --- an environment's pod settings ------------------------------------------------------------
+
+AFFINITY = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "gpu-model", "operator": "In", "values": ["a100", "h100"]}]}]},
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 10, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}}],
+    },
+    "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 5, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                                          "labelSelector": {"matchLabels": {"team": "vision"}}}}]},
+}
+POD = {"nodeSelector": {"accelerator": "nvidia"},
+       "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+       "affinity": AFFINITY, "imagePullSecrets": ["registry-credentials"], "shmSize": "2Gi",
+       "volumes": ["datasets"]}
+DATASETS = {"name": "datasets", "volume": {"persistentVolumeClaim": {"claimName": "datasets", "readOnly": True}},
+            "mountPath": "/data", "readOnly": True}
+
+
+def test_an_environments_pod_settings_reach_the_pod_through_kubespawners_traits(kube_api):
+    environment = {**SEED_OPTIONS["environment"], "pod": POD}
+    spawner, pod = pod_of(kube_api, options(environment=environment, volumes=[DATASETS]),
+                          node_selector={"pool": "notebooks"}, image_pull_secrets=["hub-wide"])
+    spec = pod["spec"]
+    assert spec["nodeSelector"] == {"pool": "notebooks", "accelerator": "nvidia"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    assert spec["affinity"]["nodeAffinity"] == AFFINITY["nodeAffinity"]
+    assert spec["affinity"]["podAntiAffinity"] == AFFINITY["podAntiAffinity"]
+    assert spec["imagePullSecrets"] == [{"name": "hub-wide"}, {"name": "registry-credentials"}]
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    assert volumes["submarine-shm"] == {"name": "submarine-shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}}
+    assert volumes["submarine-datasets"]["persistentVolumeClaim"] == {"claimName": "datasets", "readOnly": True}
+    mounts = {mount["mountPath"]: mount for mount in container(pod)["volumeMounts"]}
+    assert mounts["/dev/shm"]["name"] == "submarine-shm"
+    assert mounts["/data"] == {"name": "submarine-datasets", "mountPath": "/data", "readOnly": True}
+    assert "/home/jovyan" in mounts  # the workspace stays
+    assert_valid_pod(pod)  # and, as every pod here, within the restricted Pod Security Standard
+
+
+def test_each_start_begins_from_the_configured_pod_settings(kube_api):
+    async def starts():
+        spawner = new_spawner(kube_api, node_selector={"pool": "notebooks"})
+        await prepare(spawner, options(environment={**SEED_OPTIONS["environment"], "pod": POD},
+                                       volumes=[DATASETS]))
+        await prepare(spawner, SEED_OPTIONS)
+        return await pod_manifest(spawner)
+    pod = run(starts)
+    assert pod["spec"]["nodeSelector"] == {"pool": "notebooks"}
+    assert not pod["spec"].get("affinity") and not pod["spec"].get("imagePullSecrets")
+    assert [volume["name"] for volume in pod["spec"]["volumes"]] == ["workspace"]
+
+
 # --- workspace storage ----------------------------------------------------------------------
 
 def test_a_workspace_pvc_per_notebook_mounted_at_home(kube_api):

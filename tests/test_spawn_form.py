@@ -190,7 +190,9 @@ def test_the_home_page_says_what_each_notebook_runs(hub, frank):
     assert code == 200, body
     page = browser.get(f"{hub.public}/hub/home", timeout=30)
     assert page.status_code == 200
-    assert 'data-server-name="on-home">notebook-env &middot; cpu=0.5,memory=512Mi</small>' in page.text
+    line = re.search(r'text-muted" data-server-name="on-home">(.*?)</small>', page.text, re.S).group(1)
+    assert line.startswith("notebook-env &middot; cpu=0.5,memory=512Mi &middot; <span class=\"submarine-status\">")
+    assert re.search(r'submarine-status">(creating|running)</span>', line) and "restart pending" not in line
     assert 'class="new-server-name' in page.text  # the stock page around it
     assert api.call("DELETE", f"/api/v1/notebook/{body['result']['notebookId']}")[0] == 200
     wait_for(lambda: 'data-server-name="on-home"' not in browser.get(f"{hub.public}/hub/home", timeout=30).text,

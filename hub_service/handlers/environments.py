@@ -11,7 +11,9 @@ class EnvironmentBase(ApiHandler):
 
 class EnvironmentListHandler(EnvironmentBase):
     async def get(self):
-        self.ok("List all environments", await self.environments.list())
+        # ?user=: the spawn form asks for the environments of the user it is shown to
+        self.ok("List all environments",
+                await self.environments.list(self.caller, self.get_query_argument("user", None)))
 
     async def post(self):
         self.ok("Create an environment", await self.environments.create(self.caller, await self.json_body()))
@@ -19,7 +21,7 @@ class EnvironmentListHandler(EnvironmentBase):
 
 class EnvironmentHandler(EnvironmentBase):
     async def get(self, name):
-        self.ok("Get the environment", await self.environments.get(name))
+        self.ok("Get the environment", await self.environments.get(self.caller, name))
 
     async def patch(self, name):
         self.ok("Update the environment",

@@ -88,6 +88,21 @@ class NotebookLogsHandler(NotebookBase):
         self.ok("Get the notebook instance's logs", await self.notebooks.log_lines(self.caller, notebook_id, lines))
 
 
+class NotebookSharesHandler(NotebookBase):
+    async def get(self, notebook_id):
+        self.ok("List the notebook instance's shares", await self.notebooks.shares(self.caller, notebook_id))
+
+    async def post(self, notebook_id):
+        self.ok("Share the notebook instance",
+                await self.notebooks.share(self.caller, notebook_id, await self.json_body()))
+
+
+class NotebookShareHandler(NotebookBase):
+    async def delete(self, notebook_id, kind, name):
+        self.ok("Stop sharing the notebook instance",
+                await self.notebooks.unshare(self.caller, notebook_id, kind, name))
+
+
 class PingHandler(ApiHandler):
     async def get(self):
         self.ok(None, "Pong")

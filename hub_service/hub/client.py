@@ -153,6 +153,43 @@ class HubClient:
                 return
             offset = following["offset"]
 
+    async def get_user(self, user: str) -> dict | None:
+        """The user's model (groups, admin); None if the hub has no such user."""
+        try:
+            return await self.call("GET", self.server_path(user))
+        except HubError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    async def share(self, user, server, kind: str, name: str):
+        """Grant ``kind`` ("user" or "group") ``name`` access to the server (JupyterHub's shares)."""
+        return await self.call("POST", f"/shares/{quote(user, safe='')}/{quote(server, safe='')}", {kind: name})
+
+    async def unshare(self, user, server, kind: str, name: str):
+        """Revoke what a share granted ``kind`` ``name`` on the server."""
+        return await self.call("PATCH", f"/shares/{quote(user, safe='')}/{quote(server, safe='')}", {kind: name})
+
+    async def shares_of(self, user, server) -> set[tuple[str, str]]:
+        """``{(kind, name)}`` the server is shared with."""
+        page = await self.call("GET", f"/shares/{quote(user, safe='')}/{quote(server, safe='')}")
+        return {("user", item["user"]["name"]) if item.get("user") else ("group", item["group"]["name"])
+                for item in page["items"]}
+
+    async def get_group(self, group: str) -> dict | None:
+        """The group's model (its users); None if the hub has no such group."""
+        try:
+            return await self.call("GET", f"/groups/{quote(group, safe='')}")
+        except HubError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    async def note_activity(self, user, server, when: str):
+        """Tell the hub the server was active at ``when`` (ISO 8601)."""
+        return await self.call("POST", self.server_path(user) + "/activity",
+                               {"servers": {server: {"last_activity": when}}})
+
     async def servers(self, state: str | None = None, include_stopped: bool = False) -> dict:
         """``{(user, server): server model}`` of every named server the listing shows."""
         found = {}

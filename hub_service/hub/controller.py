@@ -253,7 +253,8 @@ class Controller:
             return await self._gone(row)
 
         def stopped(connection):
-            store.set_status(connection, notebook_id, statuses.STOPPED, statuses.REASONS[statuses.STOPPED],
+            store.set_status(connection, notebook_id, statuses.STOPPED,
+                             row["stop_reason"] or statuses.REASONS[statuses.STOPPED],
                              statuses.ACTIVE | {statuses.TERMINATING})
             store.done(connection, notebook_id, "stopped", True)
 

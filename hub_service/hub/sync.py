@@ -43,6 +43,8 @@ class StatusSync:
         self.full_interval = full_interval
         self.cull_idle_timeout = cull_idle_timeout
         self.watchers: dict[str, asyncio.Task] = {}
+        # what else the leader does after a full pass (e.g. Notebooks.regrant_group_shares)
+        self.after_full_pass: list = []
         self._loop_task: asyncio.Task | None = None
         self._hub_down = False
 
@@ -67,6 +69,8 @@ class StatusSync:
                         await self.full_pass()
                     log.info("Full pass over the hub's servers took %.2fs", time.monotonic() - started)
                     last_full = started
+                    for work in self.after_full_pass:
+                        await work()
                 else:
                     with metrics.SYNC_PASS.labels("quick").time():
                         await self.quick_pass()
