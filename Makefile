@@ -8,16 +8,21 @@ PROXY := node_modules/.bin/configurable-http-proxy
 # the browser tests' headless browser: Debian's package (Playwright downloads none here)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test bench install clean
+.PHONY: run test lint bench install clean
 
 run: install
 	$(BIN)/jupyterhub -f jupyterhub_config.py
 
-test: install $(CHROMIUM)
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff (its settings in pyproject.toml): lint, and the formatting of every file
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 install: $(VENV)/.installed $(PROXY)
 

@@ -66,9 +66,13 @@ c.JupyterHub.cleanup_servers = env("SUBMARINE_KEEP_SERVERS", "") not in ("1", "t
 def log_request(handler):
     """The hub's request log, without the service's status sync (a user list every few seconds)."""
     request = handler.request
-    if (handler.get_status() == 200 and request.method == "GET" and request.path.endswith("/api/users")
-            and getattr(handler.current_user, "kind", None) == "service"
-            and handler.current_user.name == "submarine"):
+    if (
+        handler.get_status() == 200
+        and request.method == "GET"
+        and request.path.endswith("/api/users")
+        and getattr(handler.current_user, "kind", None) == "service"
+        and handler.current_user.name == "submarine"
+    ):
         prometheus_log_method(handler)
         return
     jupyterhub_log_request(handler)
@@ -89,7 +93,7 @@ c.JupyterHub.api_tokens = {secret_file("admin-token", "SUBMARINE_ADMIN_TOKEN", 3
 # --- notebooks: one named server each -------------------------------------------------------
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.spawner_class = "submarine_spawner.SubmarineLocalSpawner"
-c.SubmarineLocalSpawner.data_dir = str(data_dir)
+c.SubmarinePolicy.data_dir = str(data_dir)
 c.Spawner.poll_interval = 5  # local processes are cheap to poll: crashes show within seconds
 c.Spawner.start_timeout = 600  # a start may build its environment first (pip, conda)
 c.Spawner.http_timeout = 120
@@ -126,7 +130,7 @@ c.JupyterHub.custom_scopes = {
     },
     "custom:submarine:admission": {
         "description": "Ask the Submarine service to admit server starts, and report how servers end "
-                       "(the hub's spawners only).",
+        "(the hub's spawners only).",
     },
 }
 c.JupyterHub.load_roles = [
@@ -134,8 +138,17 @@ c.JupyterHub.load_roles = [
         "name": "submarine-service",
         "description": "The Submarine service: users and named servers on their behalf.",
         # the last ones: ask notebooks whether their kernels are busy, and share notebooks
-        "scopes": ["admin:users", "admin:servers", "admin:server_state", "list:users", "read:users",
-                   "access:servers", "shares", "read:shares", "read:groups"],
+        "scopes": [
+            "admin:users",
+            "admin:servers",
+            "admin:server_state",
+            "list:users",
+            "read:users",
+            "access:servers",
+            "shares",
+            "read:shares",
+            "read:groups",
+        ],
         "services": ["submarine"],
     },
     {
@@ -149,17 +162,21 @@ c.JupyterHub.load_roles = [
 c.JupyterHub.extra_user_scopes = ["access:services!service=submarine"]
 
 # --- the spawners' token: admission of every start, reports, the spawn form's environments --
-c.JupyterHub.services.append({
-    "name": "submarine-spawner",
-    "api_token": secret_file("spawner-token", "SUBMARINE_SPAWNER_TOKEN", 32),
-})
-c.JupyterHub.load_roles.append({
-    "name": "submarine-spawner",
-    "description": "The hub's spawners: ask the Submarine service to admit starts, report how servers end, "
-                   "list environments for the spawn form; nothing else.",
-    "scopes": ["access:services!service=submarine", "custom:submarine:admission"],
-    "services": ["submarine-spawner"],
-})
+c.JupyterHub.services.append(
+    {
+        "name": "submarine-spawner",
+        "api_token": secret_file("spawner-token", "SUBMARINE_SPAWNER_TOKEN", 32),
+    }
+)
+c.JupyterHub.load_roles.append(
+    {
+        "name": "submarine-spawner",
+        "description": "The hub's spawners: ask the Submarine service to admit starts, report how servers end, "
+        "list environments for the spawn form; nothing else.",
+        "scopes": ["access:services!service=submarine", "custom:submarine:admission"],
+        "services": ["submarine-spawner"],
+    }
+)
 
 # --- the home page: what each notebook runs beside its name ---------------------------------
 c.JupyterHub.template_paths = [TEMPLATE_DIR]
@@ -171,16 +188,25 @@ c.JupyterHub.redirect_to_server = False
 # API and can be started again.
 cull_idle_timeout = int(env("SUBMARINE_CULL_IDLE_TIMEOUT", "0"))
 if cull_idle_timeout:
-    c.JupyterHub.services.append({
-        "name": "idle-culler",
-        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={cull_idle_timeout}",
-                    f"--cull-every={max(1, min(300, cull_idle_timeout // 2))}"],
-    })
-    c.JupyterHub.load_roles.append({
-        "name": "idle-culler",
-        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-        "services": ["idle-culler"],
-    })
+    c.JupyterHub.services.append(
+        {
+            "name": "idle-culler",
+            "command": [
+                sys.executable,
+                "-m",
+                "jupyterhub_idle_culler",
+                f"--timeout={cull_idle_timeout}",
+                f"--cull-every={max(1, min(300, cull_idle_timeout // 2))}",
+            ],
+        }
+    )
+    c.JupyterHub.load_roles.append(
+        {
+            "name": "idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        }
+    )
     c.SubmarineService.cull_idle_timeout = cull_idle_timeout
 
 # --- Kubernetes: SUBMARINE_SPAWNER=kubernetes ---------------------------------------------
@@ -193,7 +219,8 @@ if env("SUBMARINE_SPAWNER", "local") == "kubernetes":
     hub_host = env("SUBMARINE_HUB_HOST", "hub")
     own_namespace = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
     namespace = env("SUBMARINE_NAMESPACE") or (
-        own_namespace.read_text().strip() if own_namespace.exists() else "default")
+        own_namespace.read_text().strip() if own_namespace.exists() else "default"
+    )
     namespaces = [name.strip() for name in env("SUBMARINE_ALLOWED_NAMESPACES", namespace).split(",")]
     c.JupyterHub.spawner_class = "submarine_spawner.SubmarineKubeSpawner"
     c.JupyterHub.cleanup_servers = False
@@ -205,9 +232,8 @@ if env("SUBMARINE_SPAWNER", "local") == "kubernetes":
     c.SubmarineService.proxy_url = env("SUBMARINE_PROXY_URL", "http://proxy-public")
     # the service admits a namespace of the list; the spawner runs pods where it admitted
     c.KubeSpawner.namespace = namespace
-    c.SubmarineService.default_namespace = namespace
-    c.SubmarineService.allowed_namespaces = namespaces
-    c.SubmarineService.logs_from = "kubernetes"
+    c.SubmarinePolicy.default_namespace = namespace
+    c.SubmarinePolicy.allowed_namespaces = namespaces
     c.Spawner.start_timeout = 900  # image pulls and kernelSpec installs take minutes
     # the cluster's nodes and quotas say what fits, not the hub's machine
     c.ResourcePolicy.max_cpu = 0

@@ -15,16 +15,13 @@ Prints medians and ratios (ours / hub's). Machines here are noisy: read the rati
 import argparse
 import http.client
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.harness import Api, Hub, notebook_body  # noqa: E402
-from tests.wheels import make_wheel, requirement  # noqa: E402
+from tests.harness import Api, Hub, notebook_body
+from tests.wheels import make_wheel, requirement
 
 POLL = 0.01
 
@@ -124,9 +121,15 @@ def main():
                 reads[label] = (median_ms(our_samples), median_ms(hub_samples))
 
             wheel = make_wheel(Path(data), "benchpkg", source="VALUE = 1\n")
-            code, body = hub.admin.call("POST", "/api/v1/environment", {
-                "name": "bench-pip", "dockerImage": "python:3.11-slim",
-                "kernelSpec": {"name": "bench_py3", "pipDependencies": [requirement(wheel)]}})
+            code, body = hub.admin.call(
+                "POST",
+                "/api/v1/environment",
+                {
+                    "name": "bench-pip",
+                    "dockerImage": "python:3.11-slim",
+                    "kernelSpec": {"name": "bench_py3", "pipDependencies": [requirement(wheel)]},
+                },
+            )
             assert code == 200, body
             first = 1000 * spawn_via_api(hub, api, "pip-first", "bench-pip")
             built, plain = [], []
@@ -139,15 +142,23 @@ def main():
 
     print()
     print("Submarine API vs JupyterHub API, one hub, one run (medians; ratio = ours / hub's)")
-    print(f"(a) POST to running, {args.spawns} rounds: API {a_ours:.0f} ms, direct hub spawn {a_hub:.0f} ms, "
-          f"ratio {a_ours / a_hub:.3f} (target <= 1.05)")
+    print(
+        f"(a) POST to running, {args.spawns} rounds: API {a_ours:.0f} ms, direct hub spawn {a_hub:.0f} ms, "
+        f"ratio {a_ours / a_hub:.3f} (target <= 1.05)"
+    )
     for label, (mine, hubs) in reads.items():
-        print(f"(b) GET one notebook, {label}, {args.reads} each: API {mine:.2f} ms, hub server model "
-              f"{hubs:.2f} ms, ratio {mine / hubs:.3f} (target <= 0.5)")
-    print(f"(c) first notebook in an environment with 1 pip dependency (builds it): {first:.0f} ms, "
-          f"ratio {first / c_plain:.3f} to no dependencies ({c_plain:.0f} ms)")
-    print(f"(c) later notebooks in it, {args.spawns} rounds: {c_built:.0f} ms, no dependencies {c_plain:.0f} ms, "
-          f"ratio {c_built / c_plain:.3f} (target <= 1.1)")
+        print(
+            f"(b) GET one notebook, {label}, {args.reads} each: API {mine:.2f} ms, hub server model "
+            f"{hubs:.2f} ms, ratio {mine / hubs:.3f} (target <= 0.5)"
+        )
+    print(
+        f"(c) first notebook in an environment with 1 pip dependency (builds it): {first:.0f} ms, "
+        f"ratio {first / c_plain:.3f} to no dependencies ({c_plain:.0f} ms)"
+    )
+    print(
+        f"(c) later notebooks in it, {args.spawns} rounds: {c_built:.0f} ms, no dependencies {c_plain:.0f} ms, "
+        f"ratio {c_built / c_plain:.3f} (target <= 1.1)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The service application: configuration, wiring, and a clean start and stop.
 
 Run by the hub as a managed service (it passes its own config file), so every
-``c.SubmarineService.*`` and ``c.ResourcePolicy.*`` setting in
-``jupyterhub_config.py`` reaches this process too.
+``c.SubmarineService.*`` and ``c.SubmarinePolicy.*`` (with ``c.ResourcePolicy.*`` and
+``c.KernelSpecPolicy.*``) setting in ``jupyterhub_config.py`` reaches this process too.
 """
 
 import asyncio
@@ -17,40 +17,48 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 from tornado.log import enable_pretty_logging
-from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, List, TraitError, Unicode, default, validate
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
-from submarine_spawner.kernelspec import KernelSpecPolicy
-from submarine_spawner.resources import ResourcePolicy
+from submarine_spawner.policy import SubmarinePolicy
 
-from . import db, openapi
-from .admission import Admission
-from .environments import Environments
-from .handlers.base import HomeHandler, NotFoundHandler
-from .handlers.environments import EnvironmentHandler, EnvironmentListHandler
-from .handlers.meta import MetricsHandler, OpenAPIHandler
-from .handlers.notebooks import (NotebookEventsHandler, NotebookHandler, NotebookListHandler, NotebookLogsHandler,
-                                 NotebookShareHandler, NotebookSharesHandler, NotebookStartHandler,
-                                 NotebookStopHandler, PingHandler)
-from .handlers.spawner import AdmissionHandler, ReportHandler
+from .api import openapi
+from .api.base import HomeHandler, NotFoundHandler
+from .api.environments import EnvironmentHandler, EnvironmentListHandler
+from .api.meta import MetricsHandler, OpenAPIHandler
+from .api.notebooks import (
+    NotebookEventsHandler,
+    NotebookHandler,
+    NotebookListHandler,
+    NotebookLogsHandler,
+    NotebookShareHandler,
+    NotebookSharesHandler,
+    NotebookStartHandler,
+    NotebookStopHandler,
+    PingHandler,
+)
+from .api.spawner import AdmissionHandler, ReportHandler
 from .hub.client import HubClient
 from .hub.controller import Controller
 from .hub.culler import Culler
+from .hub.leader import Leadership
+from .hub.members import Members
 from .hub.sync import StatusSync
-from .leader import Leadership
 from .logs import KubeLogs, LocalLogs
-from .members import Members
-from .notebooks import HOLD_MARGIN, Notebooks
-from .quotas import OwnerQuota
+from .store import schema
+from .usecases.admission import Admission
+from .usecases.environments import Environments
+from .usecases.notebooks import HOLD_MARGIN, Notebooks
+from .usecases.quotas import OwnerQuota
 
 log = logging.getLogger("hub_service")
 
-# volume sources the restricted Pod Security Standard allows
-RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-                      "projected", "secret"}
-
-SUBMARINE_KERNEL = {"name": "submarine_jupyter_py3", "channels": ["defaults"],
-                    "condaDependencies": [], "pipDependencies": []}
+SUBMARINE_KERNEL = {
+    "name": "submarine_jupyter_py3",
+    "channels": ["defaults"],
+    "condaDependencies": [],
+    "pipDependencies": [],
+}
 
 
 def _request_log(handler):
@@ -66,8 +74,14 @@ def _request_log(handler):
         level = logging.INFO
     user = getattr(handler, "_hub_user", None) or {}
     logging.getLogger("tornado.access").log(
-        level, "%d %s %s (%s@%s) %.2fms", status, handler.request.method, handler.request.path,
-        user.get("name", ""), handler.request.remote_ip, 1000 * handler.request.request_time(),
+        level,
+        "%d %s %s (%s@%s) %.2fms",
+        status,
+        handler.request.method,
+        handler.request.path,
+        user.get("name", ""),
+        handler.request.remote_ip,
+        1000 * handler.request.request_time(),
     )
 
 
@@ -82,9 +96,7 @@ class SubmarineService(Application):
         # what an operator needs: admissions, corrections, removals (reads log at debug)
         return logging.INFO
 
-    config_file = Unicode(
-        "", help="A config file to load, normally the hub's jupyterhub_config.py."
-    ).tag(config=True)
+    config_file = Unicode("", help="A config file to load, normally the hub's jupyterhub_config.py.").tag(config=True)
 
     bind_url = Unicode(
         help="Where to listen. Default: $JUPYTERHUB_SERVICE_URL (the service's url in the hub "
@@ -128,106 +140,86 @@ class SubmarineService(Application):
     ).tag(config=True)
 
     sync_interval = Float(
-        2.0, help="Seconds between quick passes over the hub's active servers (and retries of "
-        "pending changes). Cheap: it reads active servers only."
+        2.0,
+        help="Seconds between quick passes over the hub's active servers (and retries of "
+        "pending changes). Cheap: it reads active servers only.",
     ).tag(config=True)
 
     full_sync_interval = Float(
-        300.0, help="Seconds between full passes over every server the hub has, which catch what "
-        "the spawners' reports missed (one is made when the service starts)."
+        300.0,
+        help="Seconds between full passes over every server the hub has, which catch what "
+        "the spawners' reports missed (one is made when the service starts).",
     ).tag(config=True)
 
     request_timeout = Float(
-        10.0, help="Seconds a request waits for the hub to take the change it asks for. Past it a "
+        10.0,
+        help="Seconds a request waits for the hub to take the change it asks for. Past it a "
         "create is called off (503), and a start, stop or delete is accepted (202) and carried "
-        "out when the hub answers."
+        "out when the hub answers.",
     ).tag(config=True)
 
-    hub_timeout = Float(
-        30.0, help="Seconds the service waits for one answer of the hub's REST API."
-    ).tag(config=True)
+    hub_timeout = Float(30.0, help="Seconds the service waits for one answer of the hub's REST API.").tag(config=True)
 
     auth_cache_max_age = Integer(
-        30, help="Seconds the hub's answer on a token is cached for reads (HubAuth.cache_max_age). "
-        "Changes are always authorised by the hub at the time of the request."
+        30,
+        help="Seconds the hub's answer on a token is cached for reads (HubAuth.cache_max_age). "
+        "Changes are always authorised by the hub at the time of the request.",
     ).tag(config=True)
 
-    default_namespace = Unicode(
-        "default", help="The namespace of notebooks that do not name one."
-    ).tag(config=True)
-
-    allowed_namespaces = List(
-        Unicode(), help="Namespaces notebooks may ask for (meta.namespace). Default: the default one."
-    ).tag(config=True)
-
-    @default("allowed_namespaces")
-    def _default_allowed_namespaces(self):
-        return [self.default_namespace]
-
-    notebook_image = Unicode(
-        "apache/submarine:jupyter-notebook-0.8.0", help="Image of the seeded notebook-env."
-    ).tag(config=True)
+    notebook_image = Unicode("apache/submarine:jupyter-notebook-0.8.0", help="Image of the seeded notebook-env.").tag(
+        config=True
+    )
 
     gpu_notebook_image = Unicode(
         "apache/submarine:jupyter-notebook-gpu-0.8.0", help="Image of the seeded notebook-gpu-env."
     ).tag(config=True)
 
     seed_environments = List(
-        Dict(), help="Environments created with a new database. Default: notebook-env and "
-        "notebook-gpu-env with notebook_image and gpu_notebook_image."
+        Dict(),
+        help="Environments created with a new database. Default: notebook-env and "
+        "notebook-gpu-env with notebook_image and gpu_notebook_image.",
     ).tag(config=True)
 
     @default("seed_environments")
     def _default_seed_environments(self):
         return [
-            {"name": "notebook-env", "dockerImage": self.notebook_image, "kernelSpec": SUBMARINE_KERNEL,
-             "description": None, "image": None},
-            {"name": "notebook-gpu-env", "dockerImage": self.gpu_notebook_image,
-             "kernelSpec": SUBMARINE_KERNEL, "description": None, "image": None},
+            {
+                "name": "notebook-env",
+                "dockerImage": self.notebook_image,
+                "kernelSpec": SUBMARINE_KERNEL,
+                "description": None,
+                "image": None,
+            },
+            {
+                "name": "notebook-gpu-env",
+                "dockerImage": self.gpu_notebook_image,
+                "kernelSpec": SUBMARINE_KERNEL,
+                "description": None,
+                "image": None,
+            },
         ]
 
     cull_idle_timeout = Float(
-        0, help="The idle culler's timeout in seconds (0: no culler). A notebook stopped while idle "
-        "this long says it was culled."
+        0,
+        help="The idle culler's timeout in seconds (0: no culler). A notebook stopped while idle "
+        "this long says it was culled.",
     ).tag(config=True)
 
     logs_from = CaselessStrEnum(
-        ["local", "kubernetes"], "local",
-        help="Where /logs reads a server's output: the local spawner's log files, or the pods' logs.",
+        ["local", "kubernetes"],
+        help="Where /logs reads a server's output: the local spawner's log files, or the pods' logs. Default: "
+        "the pods' when the hub's spawner_class (in the same config) is a Kubernetes one.",
     ).tag(config=True)
 
-    data_dir = Unicode(
-        help="The local spawner's data directory (its log files). Default: $SUBMARINE_DATA_DIR or ./data."
-    ).tag(config=True)
-
-    @default("data_dir")
-    def _default_data_dir(self):
-        return os.path.abspath(os.environ.get("SUBMARINE_DATA_DIR", "data"))
-
-    volumes = Dict(
-        value_trait=Dict(),
-        help="Volumes an environment may mount on Kubernetes (environmentSpec.pod.volumes names them): "
-        "name -> {'volume': a Kubernetes volume source (persistentVolumeClaim, configMap, secret, csi, nfs "
-        "is not allowed by the restricted Pod Security Standard), 'mountPath': where, 'readOnly': True "
-        "(the default)}. E.g. {'datasets': {'volume': {'persistentVolumeClaim': {'claimName': 'datasets', "
-        "'readOnly': True}}, 'mountPath': '/data'}}.",
-    ).tag(config=True)
-
-    min_timeout = Integer(
-        60, help="The shortest idleTimeout or maxRuntime (seconds) an environment may set."
-    ).tag(config=True)
-
-    max_idle_timeout = Integer(
-        0, help="The longest idleTimeout (seconds) an environment may set; 0: no bound."
-    ).tag(config=True)
-
-    max_runtime = Integer(
-        0, help="The longest maxRuntime (seconds) an environment may set; 0: no bound."
-    ).tag(config=True)
+    @default("logs_from")
+    def _default_logs_from(self):
+        spawner = str(self.config.JupyterHub.get("spawner_class", ""))
+        return "kubernetes" if "kube" in spawner.lower() else "local"
 
     cull_interval = Float(
-        60, help="Seconds between looks at running notebooks for their environment's idleTimeout and "
-        "maxRuntime (and at busy kernels, which count as activity)."
+        60,
+        help="Seconds between looks at running notebooks for their environment's idleTimeout and "
+        "maxRuntime (and at busy kernels, which count as activity).",
     ).tag(config=True)
 
     proxy_url = Unicode(
@@ -236,24 +228,9 @@ class SubmarineService(Application):
         "are busy). On Zero to JupyterHub: http://proxy-public.",
     ).tag(config=True)
 
-    @validate("volumes")
-    def _volumes(self, proposal):
-        for name, volume in proposal.value.items():
-            kinds = set(volume.get("volume") or {}) - {"name"}
-            if not kinds <= RESTRICTED_VOLUMES or not volume.get("mountPath"):
-                raise TraitError(f"SubmarineService.volumes[{name!r}]: a 'volume' of one of "
-                                 f"{', '.join(sorted(RESTRICTED_VOLUMES))}, and a 'mountPath'")
-        return proposal.value
-
-    def environment_context(self) -> dict:
-        """How environment specs are checked on this hub."""
-        return {**KernelSpecPolicy(parent=self).context, "volumes": set(self.volumes),
-                "min_timeout": self.min_timeout, "max_idle_timeout": self.max_idle_timeout,
-                "max_runtime": self.max_runtime}
-
-    authenticate_prometheus = Bool(
-        True, help="Whether /metrics needs an admin token or one with read:metrics."
-    ).tag(config=True)
+    authenticate_prometheus = Bool(True, help="Whether /metrics needs an admin token or one with read:metrics.").tag(
+        config=True
+    )
 
     def initialize(self, argv=None):
         super().initialize(argv)
@@ -307,46 +284,72 @@ class SubmarineService(Application):
         )
 
     async def serve(self):
-        policy = ResourcePolicy(parent=self)
-        await asyncio.to_thread(db.upgrade, self.db_url, self.seed_environments)
-        database = db.Database(self.db_url)
+        policy = SubmarinePolicy(parent=self)
+        await asyncio.to_thread(schema.upgrade, self.db_url, self.seed_environments)
+        database = schema.Database(self.db_url)
         hub = HubClient(self.hub_api_url, self.api_token, timeout=self.hub_timeout)
         # HubAuth's token checks: no longer than any other call to the hub
-        JupyterHubHTTPClient.instance(parent=self, session_options={
-            "timeout": aiohttp.ClientTimeout(total=self.hub_timeout)})
+        JupyterHubHTTPClient.instance(
+            parent=self, session_options={"timeout": aiohttp.ClientTimeout(total=self.hub_timeout)}
+        )
         # the singleton: the hub's own handlers (the OAuth callback) use HubOAuth.instance()
-        HubOAuth.instance(parent=self, api_token=self.api_token, api_url=self.hub_api_url,
-                          cache_max_age=self.auth_cache_max_age)
+        HubOAuth.instance(
+            parent=self, api_token=self.api_token, api_url=self.hub_api_url, cache_max_age=self.auth_cache_max_age
+        )
         leadership = Leadership(database, self.sync_interval)
         controller = Controller(database=database, hub=hub, leadership=leadership)
-        sync = StatusSync(database=database, hub=hub, controller=controller, leadership=leadership,
-                          interval=self.sync_interval, full_interval=self.full_sync_interval,
-                          cull_idle_timeout=self.cull_idle_timeout)
+        sync = StatusSync(
+            database=database,
+            hub=hub,
+            controller=controller,
+            leadership=leadership,
+            interval=self.sync_interval,
+            full_interval=self.full_sync_interval,
+            cull_idle_timeout=self.cull_idle_timeout,
+        )
         controller.sync = sync
         members = Members(hub, self.auth_cache_max_age)
-        environments = Environments(database, members, self.environment_context())
-        logs = LocalLogs(self.data_dir) if self.logs_from == "local" else KubeLogs()
-        notebooks = Notebooks(database=database, hub=hub, controller=controller, sync=sync,
-                              environments=environments, members=members, policy=policy,
-                              quota=OwnerQuota(parent=self), logs=logs, base_url=self.base_url,
-                              default_namespace=self.default_namespace, namespaces=self.allowed_namespaces,
-                              request_timeout=self.request_timeout)
+        environments = Environments(database=database, members=members, policy=policy)
+        logs = LocalLogs(policy.data_dir) if self.logs_from == "local" else KubeLogs()
+        notebooks = Notebooks(
+            database=database,
+            hub=hub,
+            controller=controller,
+            sync=sync,
+            environments=environments,
+            members=members,
+            policy=policy,
+            quota=OwnerQuota(parent=self),
+            logs=logs,
+            base_url=self.base_url,
+            request_timeout=self.request_timeout,
+        )
         sync.after_full_pass.append(notebooks.regrant_group_shares)
-        culler = Culler(database=database, hub=hub, controller=controller, leadership=leadership,
-                        interval=self.cull_interval, proxy_url=self.proxy_url, base_url=self.base_url,
-                        token=self.api_token, hub_idle_timeout=self.cull_idle_timeout,
-                        hold=self.request_timeout + HOLD_MARGIN)
-        admission = Admission(notebooks=notebooks, hub=hub, sync=sync,
-                              volumes={name: {"readOnly": True, **volume} for name, volume in self.volumes.items()})
+        culler = Culler(
+            database=database,
+            hub=hub,
+            controller=controller,
+            leadership=leadership,
+            interval=self.cull_interval,
+            proxy_url=self.proxy_url,
+            base_url=self.base_url,
+            token=self.api_token,
+            hub_idle_timeout=self.cull_idle_timeout,
+            hold=self.request_timeout + HOLD_MARGIN,
+        )
+        admission = Admission(notebooks=notebooks, hub=hub, sync=sync)
         app = self.make_app(notebooks, environments, admission)
         url = urlparse(self.bind_url)
-        server = app.listen(url.port or 80, address=url.hostname or "", xheaders=True,
-                            max_body_size=1024 * 1024)
+        server = app.listen(url.port or 80, address=url.hostname or "", xheaders=True, max_body_size=1024 * 1024)
         leadership.start()
         sync.start()
         culler.start()
-        log.info("Submarine notebook API at %s%s and %s", self.bind_url.rstrip("/"), "/api/v1/notebook",
-                 url_path_join(self.service_prefix, "api/v1/notebook"))
+        log.info(
+            "Submarine notebook API at %s%s and %s",
+            self.bind_url.rstrip("/"),
+            "/api/v1/notebook",
+            url_path_join(self.service_prefix, "api/v1/notebook"),
+        )
 
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -11,7 +11,7 @@ import time
 
 from sqlalchemy.exc import IntegrityError
 
-from .envelope import ApiError
+from .errors import ApiError
 
 
 class IdGenerator:

@@ -6,7 +6,7 @@ from the cluster's API (the pod found by its ``notebook-id`` label).
 
 import asyncio
 
-from submarine_spawner.local import log_file, tail_lines
+from submarine_spawner.paths import log_file, tail_lines
 
 
 class LocalLogs:
@@ -38,14 +38,16 @@ class KubeLogs:
     async def tail(self, notebook, lines: int) -> list[str]:
         from kubernetes_asyncio import client
 
-        from submarine_spawner.kube import label_value
+        from submarine_spawner.k8s import label_value
 
         async with await self._api_client() as api:
             core = client.CoreV1Api(api)
             pods = await core.list_namespaced_pod(
-                notebook["namespace"], label_selector=f"notebook-id={label_value(notebook['notebook_id'])}")
+                notebook["namespace"], label_selector=f"notebook-id={label_value(notebook['notebook_id'])}"
+            )
             if not pods.items:
                 return []  # not running: no pod, no logs
             text = await core.read_namespaced_pod_log(
-                pods.items[0].metadata.name, notebook["namespace"], container="notebook", tail_lines=lines)
+                pods.items[0].metadata.name, notebook["namespace"], container="notebook", tail_lines=lines
+            )
         return text.splitlines()

@@ -11,11 +11,24 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from submarine_spawner.contract import (OWNER_PATTERN, EnvironmentChoice, EnvironmentName, EnvironmentSpec, EnvVars,
-                                        GroupName, LabelKey, LabelValue, Namespace, NotebookName, OwnerId,
-                                        ResourcesText, check_resources, explain)
+from submarine_spawner.contract import (
+    OWNER_PATTERN,
+    EnvironmentChoice,
+    EnvironmentName,
+    EnvironmentSpec,
+    EnvVars,
+    GroupName,
+    LabelKey,
+    LabelValue,
+    Namespace,
+    NotebookName,
+    OwnerId,
+    ResourcesText,
+    check_resources,
+    explain,
+)
 
-from .envelope import ApiError
+from .errors import ApiError
 
 # the optional per-resource fields and the key each stands for in ``resources``
 RESOURCE_FIELDS = {"cpu": "cpu", "memory": "memory", "gpu": "nvidia.com/gpu"}
@@ -43,20 +56,21 @@ class NotebookPodSpec(PodSpecFields):
     @model_validator(mode="after")
     def _merge_resource_fields(self, info):
         """Fold cpu/memory/gpu into ``resources``; a field that disagrees is an error."""
-        fields = {field: getattr(self, field).strip() for field in RESOURCE_FIELDS
-                  if getattr(self, field) is not None}
+        fields = {field: getattr(self, field).strip() for field in RESOURCE_FIELDS if getattr(self, field) is not None}
         if not fields:
             return self
-        pairs = dict(
-            (key.strip(), value.strip())
+        pairs = {
+            key.strip(): value.strip()
             for key, _, value in (item.partition("=") for item in self.resources.split(",") if item.strip())
-        )
+        }
         for field, value in fields.items():
             key = RESOURCE_FIELDS[field]
             if pairs.setdefault(key, value) != value:
                 raise PydanticCustomError(
-                    "resources_conflict", "{field} '{value}' disagrees with {key}={given} in resources",
-                    {"field": field, "value": value, "key": key, "given": pairs[key]})
+                    "resources_conflict",
+                    "{field} '{value}' disagrees with {key}={given} in resources",
+                    {"field": field, "value": value, "key": key, "given": pairs[key]},
+                )
         self.resources = check_resources(",".join(f"{k}={v}" for k, v in pairs.items()), info)
         return self
 
@@ -119,17 +133,20 @@ class ShareRequest(BaseModel):
 def validate_owner(owner: str):
     """A hub user who may own notebooks: a name every door, path and label can hold."""
     if not re.fullmatch(OWNER_PATTERN, owner):
-        raise ApiError(400, f"meta.ownerId: '{owner[:80]}' cannot own notebooks: owner ids must match "
-                            f"{OWNER_PATTERN} (JupyterHub user names in lowercase ASCII)")
+        raise ApiError(
+            400,
+            f"meta.ownerId: '{owner[:80]}' cannot own notebooks: owner ids must match "
+            f"{OWNER_PATTERN} (JupyterHub user names in lowercase ASCII)",
+        )
 
 
-def validate(model, data, policy=None, prefix="", context=None, names=None):
+def validate(model, data, context=None, prefix="", names=None):
     """Validate request data; a 400 ApiError naming each field (see ``explain``) and rule
-    otherwise. ``context`` adds to the validation context (e.g. ``KernelSpecPolicy.context``)."""
+    otherwise. ``context``: the hub's (``SubmarinePolicy.context``), or the defaults'."""
     if not isinstance(data, dict):
         raise ApiError(400, f"{prefix or 'The request body'} must be a JSON object")
     try:
-        return model.model_validate(data, context={"policy": policy, **(context or {})})
+        return model.model_validate(data, context=context)
     except ValidationError as e:
         raise ApiError(400, explain(e, prefix, names)) from None
 

@@ -45,8 +45,10 @@ HUB_VERSION_VAR = "SUBMARINE_JUPYTERHUB_VERSION"
 SINGLEUSER = "jupyterhub-singleuser"
 
 _KERNEL_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
-_CHANNEL = re.compile(r"^(?:https://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~%+/-]*)?"
-                      r"|[A-Za-z0-9][A-Za-z0-9_./-]*)$")
+_CHANNEL = re.compile(
+    r"^(?:https://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~%+/-]*)?"
+    r"|[A-Za-z0-9][A-Za-z0-9_./-]*)$"
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 PIP_OPTIONS = ["--no-input", "--disable-pip-version-check"]
 
@@ -65,8 +67,7 @@ def _entries(spec: dict, key: str) -> list:
         raise BootstrapError(f"kernelSpec.{key} must be a list")
     for entry in entries:
         # the spawner validated these; whatever could act as an option is refused again
-        if not isinstance(entry, str) or not entry.strip() or entry.lstrip().startswith("-") \
-                or _CONTROL.search(entry):
+        if not isinstance(entry, str) or not entry.strip() or entry.lstrip().startswith("-") or _CONTROL.search(entry):
             raise BootstrapError(f"kernelSpec.{key}: {entry!r} is not a dependency")
     return entries
 
@@ -89,16 +90,14 @@ def load_spec(text: str | None) -> dict:
         checked[key] = _entries(spec, key)
     for channel in checked["channels"]:
         if not _CHANNEL.match(channel):
-            raise BootstrapError(
-                f"kernelSpec.channels: {channel!r} is not a channel name or https URL")
+            raise BootstrapError(f"kernelSpec.channels: {channel!r} is not a channel name or https URL")
     return checked
 
 
 def conda_argv(conda: str, action: list, channels: list, specs: list) -> list:
     """``conda <action> --yes -c <channel>... -- <specs>``, each entry one argv entry
     (also the local spawner's, with mamba or micromamba as ``conda``)."""
-    return [conda, *action, "--yes", *[arg for channel in channels for arg in ("-c", channel)],
-            "--", *specs]
+    return [conda, *action, "--yes", *[arg for channel in channels for arg in ("-c", channel)], "--", *specs]
 
 
 def pip_argv(pip: list, requirements: list, user: bool = False) -> list:
@@ -124,14 +123,28 @@ def plan(spec: dict, display_name: str, hub_version: str | None, user: bool) -> 
             raise BootstrapError(
                 f"{what} needs to write to the conda environment {prefix}, which uid {os.getuid()} may not: "
                 "use an image whose conda environment belongs to the notebook's user (as in Jupyter's "
-                "docker-stacks images: uid 1000, gid 100)")
+                "docker-stacks images: uid 1000, gid 100)"
+            )
         steps.append((what, conda_argv(conda, ["install"], spec["channels"], spec["condaDependencies"])))
     if spec["pipDependencies"]:
         what = f"installing {len(spec['pipDependencies'])} pip dependencies"
         steps.append((what, pip_argv([program("pip", what)], spec["pipDependencies"], user)))
-    steps.append((f"registering the kernel '{spec['name']}'",
-                  [sys.executable, "-m", "ipykernel", "install", "--user",
-                   "--name", spec["name"], "--display-name", display_name]))
+    steps.append(
+        (
+            f"registering the kernel '{spec['name']}'",
+            [
+                sys.executable,
+                "-m",
+                "ipykernel",
+                "install",
+                "--user",
+                "--name",
+                spec["name"],
+                "--display-name",
+                display_name,
+            ],
+        )
+    )
     if shutil.which(SINGLEUSER) is None:
         requirement = f"jupyterhub=={hub_version}" if hub_version else "jupyterhub"
         what = f"installing {requirement} (the image has no {SINGLEUSER})"

@@ -53,9 +53,11 @@ FORMAT = 1  # how environments are built; a change makes new keys
 MARKER = "submarine-environment.json"
 CONDA_PROGRAMS = ("conda", "mamba", "micromamba")
 # run by a new venv's Python with the hub's package directories as arguments
-LINK_HUB_PACKAGES = ("import sys, sysconfig; "
-                     "open(sysconfig.get_path('purelib') + '/_submarine_hub.pth', 'w')"
-                     ".write(''.join(path + '\\n' for path in sys.argv[1:]))")
+LINK_HUB_PACKAGES = (
+    "import sys, sysconfig; "
+    "open(sysconfig.get_path('purelib') + '/_submarine_hub.pth', 'w')"
+    ".write(''.join(path + '\\n' for path in sys.argv[1:]))"
+)
 LOCK_POLL = 0.2  # seconds between looks at a lock another process holds
 OUTPUT_EVERY = 1.0  # at most one progress event a second with a build's latest output line
 MAX_LINE = 1 << 20  # the longest line of build output read as one
@@ -85,8 +87,12 @@ class Environment:
     prefix: str | None = None
 
     def kernel_json(self, display_name: str) -> dict:
-        spec = {"argv": [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                "display_name": display_name, "language": "python", "metadata": {"debugger": True}}
+        spec = {
+            "argv": [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": display_name,
+            "language": "python",
+            "metadata": {"debugger": True},
+        }
         if self.prefix:
             # the kernel's shell commands (!python, !pip) find the environment's programs first
             spec["env"] = {"PATH": os.path.join(self.prefix, "bin") + os.pathsep + "${PATH}"}
@@ -99,15 +105,23 @@ HUB_ENVIRONMENT = Environment(sys.executable)
 def build_key(spec: KernelSpec) -> str:
     """What a build depends on, hashed: equal keys, interchangeable builds. The kernel's
     name is not part of it (each notebook registers the kernel under its own name)."""
-    depends_on = {"format": FORMAT, "python": sys.version, "hub": sys.prefix,
-                  "conda": spec.condaDependencies, "pip": spec.pipDependencies,
-                  "channels": spec.channels if spec.condaDependencies else []}
+    depends_on = {
+        "format": FORMAT,
+        "python": sys.version,
+        "hub": sys.prefix,
+        "conda": spec.condaDependencies,
+        "pip": spec.pipDependencies,
+        "channels": spec.channels if spec.condaDependencies else [],
+    }
     return hashlib.sha256(json.dumps(depends_on, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def hub_package_dirs() -> list[str]:
-    return [path for path in sys.path
-            if os.path.basename(path) in ("site-packages", "dist-packages") and os.path.isdir(path)]
+    return [
+        path
+        for path in sys.path
+        if os.path.basename(path) in ("site-packages", "dist-packages") and os.path.isdir(path)
+    ]
 
 
 def build_steps(spec: KernelSpec, prefix: str, label: str, conda: str | None = None) -> list:
@@ -117,17 +131,28 @@ def build_steps(spec: KernelSpec, prefix: str, label: str, conda: str | None = N
     pip = spec.pipDependencies
     if spec.condaDependencies:
         packages = [*spec.condaDependencies, "ipykernel", *(["pip"] if pip else [])]
-        steps = [(f"Installing {len(spec.condaDependencies)} conda dependencies for environment {label} "
-                  f"with {os.path.basename(conda)}",
-                  conda_argv(conda, ["create", "--prefix", prefix], spec.channels, packages))]
+        steps = [
+            (
+                f"Installing {len(spec.condaDependencies)} conda dependencies for environment {label} "
+                f"with {os.path.basename(conda)}",
+                conda_argv(conda, ["create", "--prefix", prefix], spec.channels, packages),
+            )
+        ]
     else:
-        steps = [(f"Creating a virtual environment for environment {label}",
-                  [sys.executable, "-m", "venv", "--without-pip", prefix]),
-                 (f"Giving environment {label} the hub's ipykernel and pip",
-                  [python, "-c", LINK_HUB_PACKAGES, *hub_package_dirs()])]
+        steps = [
+            (
+                f"Creating a virtual environment for environment {label}",
+                [sys.executable, "-m", "venv", "--without-pip", prefix],
+            ),
+            (
+                f"Giving environment {label} the hub's ipykernel and pip",
+                [python, "-c", LINK_HUB_PACKAGES, *hub_package_dirs()],
+            ),
+        ]
     if pip:
-        steps.append((f"Installing {len(pip)} pip dependencies for environment {label}",
-                      pip_argv([python, "-m", "pip"], pip)))
+        steps.append(
+            (f"Installing {len(pip)} pip dependencies for environment {label}", pip_argv([python, "-m", "pip"], pip))
+        )
     return steps
 
 
@@ -143,8 +168,39 @@ def find_conda(configured: str) -> str | None:
 
 def build_environ(patterns, environ=os.environ) -> dict[str, str]:
     """The variables of ``environ`` whose names match one of ``patterns`` (fnmatch)."""
-    return {name: value for name, value in environ.items()
-            if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)}
+    return {
+        name: value
+        for name, value in environ.items()
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+    }
+
+
+def mark_built(prefix: str, label: str, steps: list):
+    """The build in ``prefix`` is complete: its marker, written last and all at once."""
+    marker = os.path.join(prefix, MARKER)
+    with open(marker + ".new", "w") as f:
+        json.dump(
+            {"label": label, "built": datetime.now(timezone.utc).isoformat(), "steps": [argv for _, argv in steps]}, f
+        )
+    os.replace(marker + ".new", marker)
+
+
+class BuildLog:
+    """A build's log file, opened, written and closed off the event loop."""
+
+    def __init__(self, path: str):
+        self.name = path
+        self._file = None
+
+    async def __aenter__(self):
+        self._file = await asyncio.to_thread(open, self.name, "ab", 0)
+        return self
+
+    async def __aexit__(self, *_):
+        await asyncio.to_thread(self._file.close)
+
+    async def write(self, data: bytes):
+        await asyncio.to_thread(self._file.write, data)
 
 
 @dataclass
@@ -182,9 +238,17 @@ class Builds:
             return None
         return Environment(os.path.join(prefix, "bin", "python"), prefix)
 
-    async def ensure(self, spec: KernelSpec, label: str, progress: ProgressLog, *, conda_path: str = "",
-                     env: dict | None = None, tail_lines: int = 3, user: pwd.struct_passwd | None = None
-                     ) -> Environment:
+    async def ensure(
+        self,
+        spec: KernelSpec,
+        label: str,
+        progress: ProgressLog,
+        *,
+        conda_path: str = "",
+        env: dict | None = None,
+        tail_lines: int = 3,
+        user: pwd.struct_passwd | None = None,
+    ) -> Environment:
         """The environment of ``spec`` (``label`` names it in messages): the hub's own,
         a finished build, or the build of its key, started if none runs, with the
         build's progress passed on to ``progress``; built as ``user`` if given (the hub's
@@ -202,13 +266,16 @@ class Builds:
             if spec.condaDependencies:
                 conda = find_conda(conda_path)
                 if conda is None:
-                    where = f"'{conda_path}' is not a program" if conda_path else \
-                        f"none of {', '.join(CONDA_PROGRAMS)} is on the hub's PATH"
+                    where = (
+                        f"'{conda_path}' is not a program"
+                        if conda_path
+                        else f"none of {', '.join(CONDA_PROGRAMS)} is on the hub's PATH"
+                    )
                     raise BuildError(
                         f"Environment {label} has conda dependencies, and the hub has no conda: {where} "
-                        "(SubmarineLocalSpawner.conda_path)")
-            build = self._start(key, label, build_steps(spec, self.prefix(key), label, conda), env, tail_lines,
-                                user)
+                        "(SubmarineLocalSpawner.conda_path)"
+                    )
+            build = self._start(key, label, build_steps(spec, self.prefix(key), label, conda), env, tail_lines, user)
         async for event in build.progress.follow():
             progress.emit(**event)
         # a start given up (cancelled) leaves the build running: the next start finds it
@@ -234,33 +301,38 @@ class Builds:
         prefix = self.prefix(key)
         try:
             work, home = await asyncio.to_thread(self._workplace, user)
-            run = functools.partial(self._run, env={**(env or os.environ), "HOME": home}, cwd=work, user=user,
-                                    tail_lines=tail_lines)
+            run = functools.partial(
+                self._run, env={**(env or os.environ), "HOME": home}, cwd=work, user=user, tail_lines=tail_lines
+            )
             async with self._lock(key, label, progress):
                 environment = self.built(key)
                 if environment:  # another hub process built it while this one waited
                     progress.emit(40, f"Environment {label} is built ({prefix})")
                     return environment
                 await asyncio.to_thread(shutil.rmtree, prefix, ignore_errors=True)  # a build that died
-                with open(self.log_path(key), "ab") as log:
-                    log.write(f"--- {datetime.now(timezone.utc).isoformat()} building environment "
-                              f"{label} in {prefix}\n".encode())
+                async with BuildLog(self.log_path(key)) as log:
+                    await log.write(
+                        f"--- {datetime.now(timezone.utc).isoformat()} building environment "
+                        f"{label} in {prefix}\n".encode()
+                    )
                     try:
                         for number, (what, argv) in enumerate(steps):
                             percent = 10 + 60 * number // len(steps)
                             progress.emit(percent, f"{what} ...")
-                            await run(what, argv, log=log, show=lambda line, percent=percent, what=what:
-                                      progress.emit(percent, f"{what}: {line}"))
-                        marker = os.path.join(prefix, MARKER)
-                        with open(marker + ".new", "w") as f:
-                            json.dump({"label": label, "built": datetime.now(timezone.utc).isoformat(),
-                                       "steps": [argv for _, argv in steps]}, f)
-                        os.replace(marker + ".new", marker)  # complete, all at once
+                            await run(
+                                what,
+                                argv,
+                                log=log,
+                                show=lambda line, percent=percent, what=what: progress.emit(
+                                    percent, f"{what}: {line}"
+                                ),
+                            )
+                        await asyncio.to_thread(mark_built, prefix, label, steps)
                     except BaseException as e:
-                        log.write(f"--- failed: {e}\n".encode())
+                        await log.write(f"--- failed: {e}\n".encode())
                         await asyncio.to_thread(shutil.rmtree, prefix, ignore_errors=True)
                         raise
-                    log.write(b"--- built\n")
+                    await log.write(b"--- built\n")
             return self.built(key)
         finally:
             # from now on a start finds the build done, or starts another (this one failed)
@@ -291,19 +363,25 @@ class Builds:
     async def _run(what, argv, *, env, cwd, user, tail_lines, log, show):
         """Run ``argv`` (as ``user``, if given), its output into ``log`` and now and then (its
         latest line) to ``show``."""
-        log.write(f"--- {what}: {shlex.join(argv)}\n".encode())
-        log.flush()
+        await log.write(f"--- {what}: {shlex.join(argv)}\n".encode())
         try:
             process = await asyncio.create_subprocess_exec(
-                *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                cwd=cwd, limit=MAX_LINE, preexec_fn=as_user(user, umask=0o022))
+                *argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                limit=MAX_LINE,
+                preexec_fn=as_user(user, umask=0o022),
+            )
         except OSError as e:
             raise BuildError(f"{what} failed: cannot run {argv[0]} ({e})") from None
         tail = collections.deque(maxlen=tail_lines)
         shown = time.monotonic()
         try:
             async for line in process.stdout:
-                log.write(line)
+                await log.write(line)
                 text = line.decode("utf8", "replace").strip()
                 if text:
                     tail.append(text)

@@ -21,8 +21,16 @@ imports it; nothing else re-states it.
 import re
 from typing import Annotated, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError,
-                      model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from . import k8s, kernelspec
@@ -32,16 +40,25 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Names the hub, the spawners and the single-user server set themselves.
 RESERVED_ENV_PREFIXES = ("JUPYTERHUB_", "JPY_", "SUBMARINE_")
 RESERVED_ENV_NAMES = frozenset(
-    {"MEM_LIMIT", "MEM_GUARANTEE", "CPU_LIMIT", "CPU_GUARANTEE", "JUPYTER_IMAGE",
-     "JUPYTER_IMAGE_SPEC", "HOME", "USER", "LOGNAME", "SHELL", "PATH"}
+    {
+        "MEM_LIMIT",
+        "MEM_GUARANTEE",
+        "CPU_LIMIT",
+        "CPU_GUARANTEE",
+        "JUPYTER_IMAGE",
+        "JUPYTER_IMAGE_SPEC",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "PATH",
+    }
 )
 MAX_ENV_VARS = 100
 MAX_ENV_NAME = 128
 MAX_ENV_VALUE = 32 * 1024
 
-EnvironmentName = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
-]
+EnvironmentName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")]
 Namespace = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 # A notebook's name (meta.name): its named server's name, or a stable slug of it (records.server_name)
 NotebookName = Annotated[str, StringConstraints(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
@@ -61,17 +78,20 @@ def _not_a_directory_name(name: str) -> str:
 
 
 # a directory of the notebook's Jupyter path: never "." or ".."
-KernelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+$", max_length=128),
-                       AfterValidator(_not_a_directory_name)]
+KernelName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+$", max_length=128), AfterValidator(_not_a_directory_name)
+]
 
 
 def _kernelspec_rule(check):
     """A kernelspec.py check, given the validation context, as a validator of one entry."""
+
     def validate(entry: str, info) -> str:
         try:
             return check(entry, info.context or {})
         except kernelspec.KernelSpecError as e:
             raise PydanticCustomError("kernel_spec", "{rule}", {"rule": str(e)}) from None
+
     return AfterValidator(validate)
 
 
@@ -79,9 +99,12 @@ Channel = Annotated[str, _kernelspec_rule(lambda entry, _: kernelspec.check_chan
 CondaSpec = Annotated[str, _kernelspec_rule(lambda entry, _: kernelspec.check_conda_spec(entry))]
 # URLs (name @ https://...) only where the caller's context says the hub allows them
 # (KernelSpecPolicy.context)
-PipRequirement = Annotated[str, _kernelspec_rule(
-    lambda entry, context: kernelspec.check_pip_requirement(entry, context.get("allow_pip_urls", False))
-)]
+PipRequirement = Annotated[
+    str,
+    _kernelspec_rule(
+        lambda entry, context: kernelspec.check_pip_requirement(entry, context.get("allow_pip_urls", False))
+    ),
+]
 
 
 def check_env_vars(env: dict[str, str]) -> dict[str, str]:
@@ -91,23 +114,28 @@ def check_env_vars(env: dict[str, str]) -> dict[str, str]:
     for name, value in env.items():
         if len(name) > MAX_ENV_NAME:
             raise PydanticCustomError(
-                "env_name", "the name '{name}...' is longer than {limit} characters",
-                {"name": name[:40], "limit": MAX_ENV_NAME})
+                "env_name",
+                "the name '{name}...' is longer than {limit} characters",
+                {"name": name[:40], "limit": MAX_ENV_NAME},
+            )
         if not ENV_NAME.match(name):
             raise PydanticCustomError(
-                "env_name", "'{name}' is not a valid variable name (letters, digits and _, "
-                "not starting with a digit)", {"name": name})
+                "env_name",
+                "'{name}' is not a valid variable name (letters, digits and _, not starting with a digit)",
+                {"name": name},
+            )
         if name in RESERVED_ENV_NAMES or name.startswith(RESERVED_ENV_PREFIXES):
             raise PydanticCustomError(
-                "env_reserved", "'{name}' is reserved: the hub or the spawner sets it",
-                {"name": name})
+                "env_reserved", "'{name}' is reserved: the hub or the spawner sets it", {"name": name}
+            )
         if "\x00" in value:
-            raise PydanticCustomError(
-                "env_value", "the value of '{name}' contains a NUL character", {"name": name})
+            raise PydanticCustomError("env_value", "the value of '{name}' contains a NUL character", {"name": name})
         if len(value) > MAX_ENV_VALUE:
             raise PydanticCustomError(
-                "env_value", "the value of '{name}' is longer than {limit} characters",
-                {"name": name, "limit": MAX_ENV_VALUE})
+                "env_value",
+                "the value of '{name}' is longer than {limit} characters",
+                {"name": name, "limit": MAX_ENV_VALUE},
+            )
     return env
 
 
@@ -147,12 +175,17 @@ GroupName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,255}$
 
 def _in_context(key: str, what: str):
     """A validator: the value is one of ``context[key]`` (when the context has that key)."""
+
     def validate(value: str, info) -> str:
         allowed = (info.context or {}).get(key)
         if allowed is not None and value not in allowed:
-            raise PydanticCustomError("unknown", "'{value}' is not one of this hub's {what} ({allowed})",
-                                      {"value": value, "what": what, "allowed": ", ".join(sorted(allowed)) or "none"})
+            raise PydanticCustomError(
+                "unknown",
+                "'{value}' is not one of this hub's {what} ({allowed})",
+                {"value": value, "what": what, "allowed": ", ".join(sorted(allowed)) or "none"},
+            )
         return value
+
     return AfterValidator(validate)
 
 
@@ -170,6 +203,7 @@ def _kubernetes(kind: str):
             return k8s.check(kind, value)
         except ValueError as e:
             raise PydanticCustomError("kubernetes", "{rule}", {"rule": str(e)}) from None
+
     return AfterValidator(validate)
 
 
@@ -196,13 +230,14 @@ class PodSettings(BaseModel):
     imagePullSecrets: list[ObjectName] = Field(default_factory=list, max_length=16)
     # a memory-backed /dev/shm of this size (PyTorch's data loaders need more than the 64M default)
     shmSize: Annotated[str, StringConstraints(max_length=32), AfterValidator(_memory)] | None = None
-    # names of SubmarineService.volumes: volumes an admin defined, e.g. a read-only dataset
+    # names of SubmarinePolicy.volumes: volumes an admin defined, e.g. a read-only dataset
     volumes: list[Annotated[str, _in_context("volumes", "volumes")]] = Field(default_factory=list, max_length=16)
 
 
 def _within(limit_key: str):
     """An environment's timeout: at least ``context["min_timeout"]`` and at most
     ``context[limit_key]`` seconds (0: no bound), the admin's bounds."""
+
     def validate(seconds: int | None, info):
         context = info.context or {}
         least, most = context.get("min_timeout", 1), context.get(limit_key, 0)
@@ -210,6 +245,7 @@ def _within(limit_key: str):
             bound = f"between {least} and {most}" if most else f"at least {least}"
             raise PydanticCustomError("timeout", "must be {bound} seconds on this hub", {"bound": bound})
         return seconds
+
     return AfterValidator(validate)
 
 
@@ -263,12 +299,16 @@ class StartRequest(BaseModel):
 
 
 # a request's fields by the names the API gives them, so every door says the same of one mistake
-REQUEST_FIELDS = {"environment": "environment", "namespace": "meta.namespace", "envVars": "spec.envVars",
-                  "resources": "spec.resources"}
+REQUEST_FIELDS = {
+    "environment": "environment",
+    "namespace": "meta.namespace",
+    "envVars": "spec.envVars",
+    "resources": "spec.resources",
+}
 
 
 class Volume(BaseModel):
-    """A volume an admin defined (SubmarineService.volumes), as pods mount it."""
+    """A volume an admin defined (SubmarinePolicy.volumes), as pods mount it."""
 
     name: str
     volume: dict  # a Kubernetes volume source, e.g. {"persistentVolumeClaim": {"claimName": "data"}}
@@ -293,9 +333,13 @@ class AdmittedSpec(BaseModel):
         start without options)."""
         if self.environment is None:
             return {}
-        return {"notebookId": self.notebookId, "namespace": self.namespace,
-                "environment": {"name": self.environment.name}, "envVars": self.envVars,
-                "resources": self.resources}
+        return {
+            "notebookId": self.notebookId,
+            "namespace": self.namespace,
+            "environment": {"name": self.environment.name},
+            "envVars": self.envVars,
+            "resources": self.resources,
+        }
 
 
 def notebook_spec(name: str, owner: str, namespace: str, environment: dict, pod: dict, labels=None) -> dict:
@@ -313,10 +357,16 @@ def admitted(notebook_id: str, spec: dict, volumes: dict | None = None) -> Admit
     names = (environment.get("pod") or {}).get("volumes", [])
     # stored specs were valid when made (pip URLs may have been allowed then, bounds wider)
     return AdmittedSpec.model_validate(
-        {"notebookId": notebook_id, "namespace": spec["meta"]["namespace"], "environment": environment,
-         "envVars": pod.get("envVars", {}), "resources": pod.get("resources", ""),
-         "volumes": [{"name": name, **(volumes or {})[name]} for name in names if name in (volumes or {})]},
-        context={"allow_pip_urls": True})
+        {
+            "notebookId": notebook_id,
+            "namespace": spec["meta"]["namespace"],
+            "environment": environment,
+            "envVars": pod.get("envVars", {}),
+            "resources": pod.get("resources", ""),
+            "volumes": [{"name": name, **(volumes or {})[name]} for name in names if name in (volumes or {})],
+        },
+        context={"allow_pip_urls": True},
+    )
 
 
 def explain(error: ValidationError, prefix: str = "", names: dict | None = None) -> str:

@@ -61,7 +61,8 @@ def render_form(environments: list[dict], policy: ResourcePolicy) -> str:
     (the deprecated ones shown, not offered) and what each is."""
     usable = sorted(environments, key=lambda environment: bool(environment.get("deprecated")))
     return _templates.get_template("spawn_form.html").render(
-        environments=usable, gpu=gpu,
+        environments=usable,
+        gpu=gpu,
         max_cpu=f"{policy.max_cpu:g}" if policy.max_cpu else None,
         max_memory=memory_hint(policy.max_memory) if policy.max_memory else None,
         gpus=gpu_choice(policy),
@@ -115,10 +116,13 @@ async def options_form(spawner) -> str:
         return ""
     path = f"environment?user={url_escape(spawner.user.name)}"  # the ones this user may use
     listed = await spawner.service.call(spawner.user.settings, "GET", path)
-    return render_form([item["environmentSpec"] for item in listed], spawner.resource_policy)
+    return render_form([item["environmentSpec"] for item in listed], spawner.policy.resources)
 
 
 def options_from_form(form_data: dict[str, list[str]]) -> dict:
     """``Spawner.options_from_form`` (and ``options_from_query``): a start request."""
-    return {"environment": {"name": environment_name(form_data)}, "envVars": form_env_vars(form_data),
-            "resources": form_resources(form_data)}
+    return {
+        "environment": {"name": environment_name(form_data)},
+        "envVars": form_env_vars(form_data),
+        "resources": form_resources(form_data),
+    }

@@ -1,5 +1,6 @@
 """Kubernetes objects given as data (an environment's affinity, tolerations), checked against
-the Kubernetes client's own models: every field known and of its type, required fields there.
+the Kubernetes client's own models: every field known and of its type, required fields there;
+and notebook ids and owners as label values (the service finds pods by them).
 
 Pure: a dict in, the same dict back, or a :class:`ValueError` naming the field and the rule.
 """
@@ -56,3 +57,10 @@ def check(kind: str, data, path: str = ""):
     except ValueError as e:
         raise ValueError(f"{path}: {e}" if path else str(e)) from None
     return data
+
+
+def label_value(text: str) -> str:
+    """A notebook id or owner as a label value (kubespawner's slug, when the text is none)."""
+    from kubespawner.slugs import is_valid_label, safe_slug
+
+    return safe_slug(text, is_valid=is_valid_label)

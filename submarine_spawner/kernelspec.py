@@ -26,8 +26,20 @@ _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9][A-Za-z0-
 _CHANNEL_URL = re.compile(r"^https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%+/-]*)?$")
 
 # what pip reads as a file to install rather than a package name
-ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".tlz",
-                    ".tar.lz", ".tar.lzma")
+ARCHIVE_SUFFIXES = (
+    ".whl",
+    ".zip",
+    ".tar",
+    ".tar.gz",
+    ".tgz",
+    ".tar.bz2",
+    ".tbz",
+    ".tar.xz",
+    ".txz",
+    ".tlz",
+    ".tar.lz",
+    ".tar.lzma",
+)
 PIP_RULE = "a PEP 508 requirement such as pandas, numpy>=1.26 or requests[socks]==2.32.3"
 CONDA_RULE = "a conda match spec such as numpy, numpy>=1.24,<2 or conda-forge::numpy 1.26.*"
 CHANNEL_RULE = "a channel name such as defaults or conda-forge, or an https:// URL"
@@ -44,8 +56,7 @@ def _check_text(kind: str, entry: str, rule: str):
     if len(entry) > MAX_ENTRY:
         raise KernelSpecError(f"{kind} {entry[:40]!r}...: is longer than {MAX_ENTRY} characters")
     if _CONTROL.search(entry):
-        raise KernelSpecError(
-            f"{kind} {entry!r}: contains a control character such as a newline (expected {rule})")
+        raise KernelSpecError(f"{kind} {entry!r}: contains a control character such as a newline (expected {rule})")
     if entry.lstrip().startswith("-"):
         raise KernelSpecError(f"{kind} {entry!r}: options are not allowed (expected {rule})")
 
@@ -59,12 +70,12 @@ def check_pip_requirement(entry: str, allow_urls: bool = False) -> str:
         reason = str(e).splitlines()[0]
         raise KernelSpecError(f"pip dependency {entry!r}: {reason} (expected {PIP_RULE})") from None
     if requirement.url and not allow_urls:
-        raise KernelSpecError(
-            f"pip dependency {entry!r}: URLs are not allowed on this hub (expected {PIP_RULE})")
+        raise KernelSpecError(f"pip dependency {entry!r}: URLs are not allowed on this hub (expected {PIP_RULE})")
     if requirement.name.lower().endswith(ARCHIVE_SUFFIXES) and not allow_urls:
         raise KernelSpecError(
             f"pip dependency {entry!r}: a file name (pip would install a local file), and files are not "
-            f"allowed on this hub (expected {PIP_RULE})")
+            f"allowed on this hub (expected {PIP_RULE})"
+        )
     return entry
 
 
@@ -81,7 +92,8 @@ def check_channel(entry: str) -> str:
         if not _CHANNEL_URL.match(entry):
             raise KernelSpecError(
                 f"channel {entry!r}: an https URL must be https://host[:port]/path, "
-                "without credentials, query or fragment")
+                "without credentials, query or fragment"
+            )
     elif not _CHANNEL_NAME.match(entry):
         raise KernelSpecError(f"channel {entry!r}: is not {CHANNEL_RULE}")
     return entry

@@ -52,17 +52,16 @@ from pathlib import Path
 
 import jupyterhub
 from kubespawner import KubeSpawner
-from kubespawner.slugs import is_valid_label, safe_slug
 from traitlets import Bool, Callable, Dict, Float, Integer, List, Unicode, Union, default
 
 from . import bootstrap
+from .k8s import label_value
 from .mixin import SubmarineSpawnerMixin
 from .resources import Resources
 
 # dropped from the environment before the bootstrap runs: the server and kernels never see it
 BOOTSTRAP_VAR = "SUBMARINE_BOOTSTRAP"
-LOADER = (f"import os; exec(compile(os.environ.pop('{BOOTSTRAP_VAR}'), "
-          "'submarine-bootstrap', 'exec'))")
+LOADER = f"import os; exec(compile(os.environ.pop('{BOOTSTRAP_VAR}'), 'submarine-bootstrap', 'exec'))"
 
 
 # set while poll() runs, in its task only
@@ -72,11 +71,6 @@ _polling = ContextVar("submarine_kube_polling", default=False)
 @cache
 def bootstrap_source() -> str:
     return Path(bootstrap.__file__).read_text()
-
-
-def label_value(text: str) -> str:
-    """A notebook id or owner as a label value (the service finds pods by it)."""
-    return safe_slug(text, is_valid=is_valid_label)
 
 
 def literal_env_value(value: str) -> str:
@@ -95,9 +89,19 @@ def _guarantee(asked, ratio: float, configured):
 
 
 # kubespawner's traits an environment's pod settings add to
-POD_TRAITS = ("node_selector", "tolerations", "image_pull_secrets", "node_affinity_required",
-              "node_affinity_preferred", "pod_affinity_required", "pod_affinity_preferred",
-              "pod_anti_affinity_required", "pod_anti_affinity_preferred", "volumes", "volume_mounts")
+POD_TRAITS = (
+    "node_selector",
+    "tolerations",
+    "image_pull_secrets",
+    "node_affinity_required",
+    "node_affinity_preferred",
+    "pod_affinity_required",
+    "pod_affinity_preferred",
+    "pod_anti_affinity_required",
+    "pod_anti_affinity_preferred",
+    "volumes",
+    "volume_mounts",
+)
 # an affinity's parts, as kubespawner's traits take them
 AFFINITY_TRAITS = {
     ("nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution"): "node_affinity_required",
@@ -113,11 +117,15 @@ SHM = "submarine-shm"
 def pod_settings(pod, volumes) -> dict[str, dict]:
     """An environment's pod settings (``contract.PodSettings``) and the volumes it mounts, as
     what they add to kubespawner's traits: each a dict of entries by key."""
-    added: dict[str, dict] = {"node_selector": dict(pod.nodeSelector),
-                              "tolerations": {f"submarine-{i}": toleration.model_dump(exclude_none=True)
-                                              for i, toleration in enumerate(pod.tolerations)},
-                              "image_pull_secrets": {name: name for name in pod.imagePullSecrets},
-                              "volumes": {}, "volume_mounts": {}}
+    added: dict[str, dict] = {
+        "node_selector": dict(pod.nodeSelector),
+        "tolerations": {
+            f"submarine-{i}": toleration.model_dump(exclude_none=True) for i, toleration in enumerate(pod.tolerations)
+        },
+        "image_pull_secrets": {name: name for name in pod.imagePullSecrets},
+        "volumes": {},
+        "volume_mounts": {},
+    }
     for (kind, when), trait in AFFINITY_TRAITS.items():
         terms = ((pod.affinity or {}).get(kind) or {}).get(when) or []
         if isinstance(terms, dict):  # a node affinity's required part holds its terms
@@ -157,8 +165,7 @@ def pod_failure(pod: dict | None, fatal_reasons, log_lines: int) -> str | None:
                 lines = (terminated.get("message") or "").splitlines()
                 tail = [line.strip() for line in lines if line.strip()][-log_lines:]
                 reason = terminated.get("reason") or "no reason given"
-                failure = (f"container {container['name']} exited with status "
-                           f"{terminated.get('exitCode')} ({reason})")
+                failure = f"container {container['name']} exited with status {terminated.get('exitCode')} ({reason})"
                 return f"{failure}: {' | '.join(tail)}" if tail else failure
         waiting = (container.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in fatal_reasons:
@@ -167,19 +174,34 @@ def pod_failure(pod: dict | None, fatal_reasons, log_lines: int) -> str | None:
 
 
 class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
-    notebook_traits = ("cmd", "cpu_limit", "cpu_guarantee", "mem_limit", "mem_guarantee", "extra_labels",
-                       "extra_resource_limits", "extra_resource_guarantees", "image", "namespace",
-                       "storage_extra_labels", *POD_TRAITS)
+    notebook_traits = (
+        "cmd",
+        "cpu_limit",
+        "cpu_guarantee",
+        "mem_limit",
+        "mem_guarantee",
+        "extra_labels",
+        "extra_resource_limits",
+        "extra_resource_guarantees",
+        "image",
+        "namespace",
+        "storage_extra_labels",
+        *POD_TRAITS,
+    )
 
     cpu_guarantee_ratio = Float(
-        1.0, min=0, max=1,
+        1.0,
+        min=0,
+        max=1,
         help="A notebook's cpu guarantee (request) as a fraction of the cpu it asks for: 1 (the "
         "default) guarantees all of it, 0.5 lets nodes overcommit cpu twofold, 0 keeps the "
         "configured cpu_guarantee.",
     ).tag(config=True)
 
     mem_guarantee_ratio = Float(
-        1.0, min=0, max=1,
+        1.0,
+        min=0,
+        max=1,
         help="A notebook's memory guarantee (request) as a fraction of the memory it asks for: 1 "
         "(the default) guarantees all of it, 0 keeps the configured mem_guarantee. Overcommitted "
         "memory is reclaimed by killing notebooks.",
@@ -199,40 +221,53 @@ class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
 
     fatal_container_reasons = List(
         Unicode(),
-        default_value=["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
-                       "CreateContainerConfigError"],
+        default_value=[
+            "ErrImagePull",
+            "ImagePullBackOff",
+            "InvalidImageName",
+            "ErrImageNeverPull",
+            "CreateContainerConfigError",
+        ],
         help="Reasons of a waiting container that fail a start at once, rather than after "
         "start_timeout. A container that exits while starting always does. CreateContainerConfigError is "
         "also the kubelet refusing to run as root a pod that says runAsNonRoot.",
     ).tag(config=True)
 
     exit_log_lines = Integer(
-        3, help="How many last lines of the container's log (its termination message) explain "
+        3,
+        help="How many last lines of the container's log (its termination message) explain "
         "a failed start or an unexpected exit.",
     ).tag(config=True)
 
     # kubespawner's traits, with defaults that meet the restricted Pod Security Standard
     uid = Union(
-        [Integer(), Callable()], default_value=1000, allow_none=True,
+        [Integer(), Callable()],
+        default_value=1000,
+        allow_none=True,
         help="The uid the notebook container runs as (runAsUser): 1000, jovyan in Jupyter's docker-stacks and "
         "Submarine's images. Pods run as non-root (runAsNonRoot in pod_security_context): 0 is refused by the "
         "kubelet. None: the image's USER, which must then be numeric. Also a callable, as in KubeSpawner.",
     ).tag(config=True)
 
     gid = Union(
-        [Integer(), Callable()], default_value=100, allow_none=True,
+        [Integer(), Callable()],
+        default_value=100,
+        allow_none=True,
         help="The primary gid of the notebook container (runAsGroup): 100, users in Jupyter's docker-stacks "
         "images, the group that may write their conda environment. None: the image's.",
     ).tag(config=True)
 
     fs_gid = Union(
-        [Integer(), Callable()], default_value=100, allow_none=True,
+        [Integer(), Callable()],
+        default_value=100,
+        allow_none=True,
         help="The pod's fsGroup: the workspace volume (the home PVC) is made writable by this group, which the "
         "notebook's processes are members of. 100, as gid.",
     ).tag(config=True)
 
     allow_privilege_escalation = Bool(
-        False, allow_none=True,
+        False,
+        allow_none=True,
         help="allowPrivilegeEscalation of the notebook container: False (the default), as the restricted Pod "
         "Security Standard requires, so setuid programs such as sudo gain nothing. None leaves it to the "
         "cluster, which that standard does not accept.",
@@ -292,11 +327,9 @@ class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
 
     def apply_resources(self, resources: Resources):
         self.cpu_limit = self.configured("cpu_limit") if resources.cpu is None else resources.cpu
-        self.cpu_guarantee = _guarantee(resources.cpu, self.cpu_guarantee_ratio,
-                                        self.configured("cpu_guarantee"))
+        self.cpu_guarantee = _guarantee(resources.cpu, self.cpu_guarantee_ratio, self.configured("cpu_guarantee"))
         self.mem_limit = self.configured("mem_limit") if resources.memory is None else resources.memory
-        memory = _guarantee(resources.memory, self.mem_guarantee_ratio,
-                            self.configured("mem_guarantee"))
+        memory = _guarantee(resources.memory, self.mem_guarantee_ratio, self.configured("mem_guarantee"))
         self.mem_guarantee = int(memory) if memory is not None else None
         extended = {name: str(count) for name, count in resources.extended.items()}
         self.extra_resource_limits = {**self.configured("extra_resource_limits"), **extended}
@@ -311,8 +344,10 @@ class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
         self.image = notebook.environment.dockerImage if notebook else image
         labels = {}
         if notebook and notebook.notebookId:
-            labels = {"notebook-id": label_value(notebook.notebookId),
-                      "notebook-owner-id": label_value(self.user.name)}
+            labels = {
+                "notebook-id": label_value(notebook.notebookId),
+                "notebook-owner-id": label_value(self.user.name),
+            }
         self.extra_labels = {**self.configured("extra_labels"), **labels}
         self.storage_extra_labels = {**self.configured("storage_extra_labels"), **labels}
         cmd = self.configured("cmd")
@@ -324,7 +359,7 @@ class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
             setattr(self, trait, extended(self.configured(trait), added.get(trait, {})))
 
     def _apply_namespace(self, namespace: str):
-        """The namespace the service admitted (from its allow-list: SubmarineService.allowed_namespaces;
+        """The namespace the service admitted (from its allow-list: SubmarinePolicy.allowed_namespaces;
         the hub's service account needs the pods, events and persistentvolumeclaims permissions in each)."""
         self.namespace = namespace
         self.dns_name = self.dns_name_template.format(namespace=namespace, name=self.pod_name)
@@ -388,7 +423,7 @@ class SubmarineKubeSpawner(SubmarineSpawnerMixin, KubeSpawner):
             return await KubeSpawner.stop(self, now=now)
         return await super().stop(now=now)
 
-    def describe_exit(self, status) -> str:
+    async def describe_exit(self, status) -> str:
         if self._ending:
             return f"exit status {status}: {self._ending}"
-        return super().describe_exit(status)
+        return await super().describe_exit(status)

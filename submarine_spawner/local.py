@@ -1,7 +1,7 @@
 """SubmarineLocalSpawner: notebooks as local JupyterLab processes, the embedded default.
 
 Each notebook gets its own working directory (also its ``HOME``) under
-``data_dir``, kept while the notebook is stopped and removed with it. The
+``SubmarinePolicy.data_dir``, kept while the notebook is stopped and removed with it. The
 server's output goes to a log file the hub keeps. ``dockerImage`` is recorded,
 not used, here.
 
@@ -34,54 +34,26 @@ from traitlets import Integer, List, Unicode, default
 from . import osusers
 from .builds import Builds, build_environ
 from .mixin import SubmarineSpawnerMixin
+from .paths import log_file, notebook_path, tail_lines
 from .progress import ProgressLog
 from .resources import Resources, format_bytes
 
-# the default server's place: a name no named server can have (they are [a-z0-9-])
-DEFAULT_SERVER_DIR = "_default"
 
-
-def notebook_path(user: str, server: str) -> str:
-    """A notebook's place below a data directory's notebooks/, jupyter/ and logs/."""
-    return os.path.join(quote(user, safe=""), server or DEFAULT_SERVER_DIR)
-
-
-def log_file(data_dir: str, user: str, server: str) -> str:
-    """Where a notebook's server writes its output (the service reads it for ``/logs``)."""
-    return os.path.join(data_dir, "logs", notebook_path(user, server) + ".log")
-
-
-def tail_lines(path: str, lines: int, block: int = 64 * 1024) -> list[str]:
-    """The last ``lines`` lines of a file, reading from its end (logs grow large)."""
-    try:
-        with open(path, "rb") as f:
-            end = f.seek(0, os.SEEK_END)
-            data, position = b"", end
-            while position > 0 and data.count(b"\n") <= lines:
-                position = max(0, position - block)
-                f.seek(position)
-                data = f.read(min(block, end - position)) + data
-                end = position
-    except OSError:  # none yet, or unreadable: nothing to show
-        return []
-    return data.decode("utf8", "replace").splitlines()[-lines:] if lines else []
+def open_log(path: str):
+    """The server's log, a line saying it starts again written (the file the server's output goes to)."""
+    log = open(path, "ab")
+    log.write(f"--- {datetime.now(timezone.utc).isoformat()} starting\n".encode())
+    log.flush()
+    return log
 
 
 class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
     notebook_traits = ("mem_limit", "cpu_limit")
 
-    data_dir = Unicode(
-        help="Directory holding one working directory and one log per notebook. "
-        "Default: $SUBMARINE_DATA_DIR, or ./data.",
-    ).tag(config=True)
-
-    @default("data_dir")
-    def _default_data_dir(self):
-        return os.path.abspath(os.environ.get("SUBMARINE_DATA_DIR", "data"))
-
     exit_log_lines = Integer(
-        3, help="How many last lines of the server's log explain an unexpected exit (and of "
-        "an environment build's output, a failed build)."
+        3,
+        help="How many last lines of the server's log explain an unexpected exit (and of "
+        "an environment build's output, a failed build).",
     ).tag(config=True)
 
     conda_path = Unicode(
@@ -93,9 +65,25 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
 
     build_env_keep = List(
         Unicode(),
-        default_value=["PATH", "HOME", "LANG", "LC_*", "TMPDIR", "http_proxy", "https_proxy", "no_proxy",
-                       "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR",
-                       "REQUESTS_CA_BUNDLE", "PIP_*", "CONDA_*", "MAMBA_*"],
+        default_value=[
+            "PATH",
+            "HOME",
+            "LANG",
+            "LC_*",
+            "TMPDIR",
+            "http_proxy",
+            "https_proxy",
+            "no_proxy",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "NO_PROXY",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "REQUESTS_CA_BUNDLE",
+            "PIP_*",
+            "CONDA_*",
+            "MAMBA_*",
+        ],
         help="The hub's environment variables that environment builds (venv, pip, conda) see, "
         "as names or fnmatch patterns: how to reach and trust package indexes and channels. "
         "Nothing else of the hub's environment (its secrets) reaches a build.",
@@ -133,6 +121,12 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
     @default("notebook_dir")
     def _default_notebook_dir(self):
         return self.workdir
+
+    @property
+    def data_dir(self) -> str:
+        """The data directory of SubmarinePolicy: a working directory and a log per notebook, and
+        the built environments."""
+        return self.policy.data_dir
 
     @property
     def _slug(self):
@@ -201,14 +195,18 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
     async def _system_user(self, name: str, comment: str, home: str) -> pwd.struct_passwd:
         user = await osusers.ensure(name, comment, home)
         for path in (sys.executable, sysconfig.get_path("purelib"), self.data_dir):
-            blocked = osusers.unreachable(path, user, os.R_OK | os.X_OK) if path != self.data_dir else \
-                osusers.unreachable(path, user)
+            blocked = (
+                osusers.unreachable(path, user, os.R_OK | os.X_OK)
+                if path != self.data_dir
+                else osusers.unreachable(path, user)
+            )
             if blocked:
                 raise osusers.OSUserError(
                     f"The OS user {name} cannot reach {path} ({blocked} is closed to other users): notebooks "
                     "run as unprivileged users when the hub is root, so the hub's Python, its packages and the "
                     "way to its data directory must be open to every user (e.g. a venv of /usr/bin/python3 in "
-                    "a directory others can enter)")
+                    "a directory others can enter)"
+                )
         return user
 
     async def _prepare(self):
@@ -219,8 +217,11 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
             return
         owner = self.user.name
         self._os_user = await self._system_user(
-            osusers.system_name(owner, self.system_user_prefix), f"Submarine notebooks of {owner}"[:200],
-            os.path.dirname(self.workdir))
+            osusers.system_name(owner, self.system_user_prefix),
+            f"Submarine notebooks of {owner}"[:200],
+            os.path.dirname(self.workdir),
+        )
+        self.log.info("%s runs as the OS user %s", self._log_name, self._os_user.pw_name)
         await asyncio.to_thread(self._make_dirs, self._os_user)
 
     def _make_dirs(self, user: pwd.struct_passwd | None):
@@ -248,13 +249,30 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
         environment = self.notebook.environment
         builder = None
         if self.isolated and (environment.kernelSpec.condaDependencies or environment.kernelSpec.pipDependencies):
-            builder = await self._system_user(self.builder_user, "Submarine environment builds",
-                                              os.path.join(self.data_dir, "environments", ".home"))
-        built = await self.builds.ensure(
-            environment.kernelSpec, environment.name, self._progress, conda_path=self.conda_path,
-            env=build_environ(self.build_env_keep), tail_lines=self.exit_log_lines, user=builder)
-        await asyncio.to_thread(self._write_kernel, environment.kernelSpec.name,
-                                built.kernel_json(environment.name))
+            builder = await self._system_user(
+                self.builder_user, "Submarine environment builds", os.path.join(self.data_dir, "environments", ".home")
+            )
+        try:
+            built = await self.builds.ensure(
+                environment.kernelSpec,
+                environment.name,
+                self._progress,
+                conda_path=self.conda_path,
+                env=build_environ(self.build_env_keep),
+                tail_lines=self.exit_log_lines,
+                user=builder,
+            )
+        except Exception as e:
+            self.log.warning("Environment %s of %s could not be built: %s", environment.name, self._log_name, e)
+            raise
+        self.log.info(
+            "%s runs environment %s's kernel %s with %s",
+            self._log_name,
+            environment.name,
+            environment.kernelSpec.name,
+            built.prefix or "the hub's Python",
+        )
+        await asyncio.to_thread(self._write_kernel, environment.kernelSpec.name, built.kernel_json(environment.name))
 
     def _write_kernel(self, name: str, spec: dict):
         path = os.path.join(self.jupyter_dir, "kernels", name)
@@ -272,7 +290,7 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
         if self.cpu_limit:
             parts.append(f"cpu {self.cpu_limit:g}")
         self._progress.emit(80, f"Starting JupyterLab locally ({', '.join(parts)})")
-        gpus = self.resource_policy.parse(self.notebook.resources).gpus
+        gpus = self.policy.resources.parse(self.notebook.resources).gpus
         if gpus:
             self._progress.emit(85, f"The local spawner allocates no GPUs ({gpus} asked for)")
 
@@ -283,15 +301,13 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
         if self.notebook:
             self._say_starting()
         configured = self.popen_kwargs
-        with open(self.log_path, "ab") as log:
-            log.write(f"--- {datetime.now(timezone.utc).isoformat()} starting\n".encode())
-            log.flush()
-            self.popen_kwargs = {"cwd": self.workdir, "stdout": log,
-                                 "stderr": subprocess.STDOUT, **configured}
-            try:
-                ip, port = await super().start()
-            finally:
-                self.popen_kwargs = configured
+        log = await asyncio.to_thread(open_log, self.log_path)
+        self.popen_kwargs = {"cwd": self.workdir, "stdout": log, "stderr": subprocess.STDOUT, **configured}
+        try:
+            ip, port = await super().start()
+        finally:
+            self.popen_kwargs = configured
+            await asyncio.to_thread(log.close)
         await self._wait_until_listening(ip, port)
         return ip, port
 
@@ -303,7 +319,7 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
         while loop.time() < deadline:
             status = self.proc.poll()
             if status is not None:
-                raise RuntimeError(f"JupyterLab exited while starting ({self.describe_exit(status)})")
+                raise RuntimeError(f"JupyterLab exited while starting ({await self.describe_exit(status)})")
             try:
                 _, writer = await asyncio.open_connection(ip, port)
             except OSError:
@@ -312,10 +328,10 @@ class SubmarineLocalSpawner(SubmarineSpawnerMixin, LocalProcessSpawner):
             writer.close()
             return
 
-    def describe_exit(self, status) -> str:
+    async def describe_exit(self, status) -> str:
         # a few hundred lines hold the last non-blank ones
-        lines = tail_lines(self.log_path, 200)
-        tail = [line.strip() for line in lines if line.strip()][-self.exit_log_lines:]
+        lines = await asyncio.to_thread(tail_lines, self.log_path, 200)
+        tail = [line.strip() for line in lines if line.strip()][-self.exit_log_lines :]
         message = f"exit status {status}"
         return f"{message}: {' | '.join(tail)}" if tail else message
 

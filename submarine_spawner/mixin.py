@@ -19,8 +19,8 @@ from traitlets import Dict, Instance, Integer, default
 
 from .contract import AdmittedSpec
 from .form import options_form, options_from_form
-from .kernelspec import KernelSpecPolicy
-from .resources import ResourcePolicy, Resources, parse_resources
+from .policy import SubmarinePolicy
+from .resources import Resources, parse_resources
 from .service import SubmarineServiceClient
 
 
@@ -32,17 +32,11 @@ async def _apply_submarine_options(spawner, user_options):
 class SubmarineSpawnerMixin(Spawner):
     """Mix in before a concrete JupyterHub ``Spawner`` class (LocalProcessSpawner, KubeSpawner)."""
 
-    resource_policy = Instance(ResourcePolicy)
+    policy = Instance(SubmarinePolicy, help="The hub's policy for notebooks (c.SubmarinePolicy).")
 
-    @default("resource_policy")
-    def _default_resource_policy(self):
-        return ResourcePolicy(parent=self)
-
-    kernel_spec_policy = Instance(KernelSpecPolicy)
-
-    @default("kernel_spec_policy")
-    def _default_kernel_spec_policy(self):
-        return KernelSpecPolicy(parent=self)
+    @default("policy")
+    def _default_policy(self):
+        return SubmarinePolicy(parent=self)
 
     service = Instance(SubmarineServiceClient, help="The Submarine service (c.SubmarineServiceClient).")
 
@@ -63,12 +57,14 @@ class SubmarineSpawnerMixin(Spawner):
         return options_from_form
 
     lab_auth_cache_max_age = Integer(
-        30, help="Seconds a notebook's server trusts the hub's answer on a token or login (its "
+        30,
+        help="Seconds a notebook's server trusts the hub's answer on a token or login (its "
         "HubOAuth.cache_max_age; JupyterHub's default is 300): how soon a revoked token or share loses access.",
     ).tag(config=True)
 
     notebook = Instance(
-        AdmittedSpec, allow_none=True,
+        AdmittedSpec,
+        allow_none=True,
         help="The admitted spec of the current start, if it runs an environment; None for a plain server.",
     )
 
@@ -91,9 +87,14 @@ class SubmarineSpawnerMixin(Spawner):
         self._admitted = True
         # the hub keeps the admitted request: its home page shows it, a start without options sends it again
         self.user_options = self.orm_spawner.user_options = admitted.user_options() or self.user_options
-        self.log.info("Starting %s as admitted: %s", self._log_name,
-                      f"notebook {admitted.notebookId}, environment {admitted.environment.name}, "
-                      f"resources {admitted.resources or 'default'}" if admitted.environment else "a plain server")
+        self.log.info(
+            "Starting %s as admitted: %s",
+            self._log_name,
+            f"notebook {admitted.notebookId}, environment {admitted.environment.name}, "
+            f"resources {admitted.resources or 'default'}"
+            if admitted.environment
+            else "a plain server",
+        )
         self.apply_admitted(admitted)
 
     def apply_admitted(self, admitted: AdmittedSpec):
@@ -133,8 +134,9 @@ class SubmarineSpawnerMixin(Spawner):
         """The owner's notebooks as the service shows them, by server name (for the home page;
         nothing when the service does not answer)."""
         try:
-            listed = await self.service.call(self.user.settings, "GET",
-                                             f"notebook?id={url_escape(self.user.name)}&limit=1000")
+            listed = await self.service.call(
+                self.user.settings, "GET", f"notebook?id={url_escape(self.user.name)}&limit=1000"
+            )
         except web.HTTPError:
             return {}
         return {notebook["url"].rstrip("/").split("/")[-2]: notebook for notebook in listed}
@@ -147,7 +149,7 @@ class SubmarineSpawnerMixin(Spawner):
         if self.name and (self._admitted or event == "removed"):
             asyncio.ensure_future(self.service.report(self, event, message))
 
-    def describe_exit(self, status) -> str:
+    async def describe_exit(self, status) -> str:
         """A line on why the server ended; spawners add what they know (a log tail)."""
         return f"exit status {status}"
 
@@ -178,7 +180,7 @@ class SubmarineSpawnerMixin(Spawner):
         if status is not None and not self._stop_requested and self.last_exit is None:
             self.last_exit = {
                 "status": status,
-                "message": self.describe_exit(status),
+                "message": await self.describe_exit(status),
                 "time": datetime.now(timezone.utc).isoformat(),
             }
             if self._started:

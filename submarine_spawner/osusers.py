@@ -9,6 +9,7 @@ name is derived from the hub name, stable and valid whatever the hub name holds:
 import asyncio
 import grp
 import hashlib
+import logging
 import os
 import pwd
 import re
@@ -16,6 +17,8 @@ import stat
 import subprocess
 
 from jupyterhub.spawner import SpawnException
+
+log = logging.getLogger(__name__)
 
 NAME_MAX = 32  # what useradd and most tools take
 _UNSAFE = re.compile(r"[^a-z0-9]+")
@@ -52,17 +55,32 @@ async def ensure(name: str, comment: str, home: str) -> pwd.struct_passwd:
             return pwd.getpwnam(name)
         except KeyError:
             pass
-        argv = ["useradd", "--no-create-home", "--home-dir", home, "--shell", "/usr/sbin/nologin",
-                "--user-group", "--comment", comment, name]
+        argv = [
+            "useradd",
+            "--no-create-home",
+            "--home-dir",
+            home,
+            "--shell",
+            "/usr/sbin/nologin",
+            "--user-group",
+            "--comment",
+            comment,
+            name,
+        ]
         process = await asyncio.create_subprocess_exec(
-            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         output, _ = await process.communicate()
         try:  # another process (a second hub) may have made it meanwhile
-            return pwd.getpwnam(name)
+            user = pwd.getpwnam(name)
+            log.info("Made the OS user %s (uid %d) for %s", name, user.pw_uid, comment)
+            return user
         except KeyError:
-            raise OSUserError(f"Could not make the OS user {name} that notebooks run as when the hub is root "
-                              f"({' '.join(argv)}: exit status {process.returncode}: "
-                              f"{output.decode(errors='replace').strip()})") from None
+            raise OSUserError(
+                f"Could not make the OS user {name} that notebooks run as when the hub is root "
+                f"({' '.join(argv)}: exit status {process.returncode}: "
+                f"{output.decode(errors='replace').strip()})"
+            ) from None
 
 
 def groups_of(user: pwd.struct_passwd) -> set[int]:

@@ -17,8 +17,7 @@ from traitlets.config import Configurable
 _QUANTITY = re.compile(r"^(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<suffix>[A-Za-z]*)$")
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 # "K" is not Kubernetes syntax, but Submarine documents it for memory: read it as "k".
-_DECIMAL = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-            "P": 10**15, "E": 10**18}
+_DECIMAL = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
 _EXTENDED_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 MEMORY_EXAMPLES = "e.g. 512Mi, 1.0Gi, 2G"
@@ -72,8 +71,7 @@ def parse_memory(value: str, entry: str = "memory") -> int:
     scale = _BINARY.get(suffix) or _DECIMAL.get(suffix)
     if scale is None:
         raise ResourceError(
-            f"{entry}: unit '{suffix}' is not a memory unit (Ki, Mi, Gi, Ti, k, M, G, T; "
-            f"{MEMORY_EXAMPLES})"
+            f"{entry}: unit '{suffix}' is not a memory unit (Ki, Mi, Gi, Ti, k, M, G, T; {MEMORY_EXAMPLES})"
         )
     size = int(number * scale)
     if size < 1:
@@ -141,9 +139,7 @@ class ResourcePolicy(Configurable):
         help="Extended resources (Kubernetes device-plugin names) notebooks may request.",
     ).tag(config=True)
 
-    max_cpu = Float(
-        0, help="Most cpu cores one notebook may ask for; 0 means no cap."
-    ).tag(config=True)
+    max_cpu = Float(0, help="Most cpu cores one notebook may ask for; 0 means no cap.").tag(config=True)
 
     max_memory = ByteSpecification(
         0, help="Most memory one notebook may ask for (bytes, or 4G style); 0 means no cap."
@@ -169,8 +165,7 @@ class ResourcePolicy(Configurable):
             raise ResourceError(f"cpu={resources.cpu:g} is over this hub's cap of {self.max_cpu:g}")
         if self.max_memory and resources.memory is not None and resources.memory > self.max_memory:
             raise ResourceError(
-                f"memory={format_bytes(resources.memory)} is over this hub's cap of "
-                f"{format_bytes(self.max_memory)}"
+                f"memory={format_bytes(resources.memory)} is over this hub's cap of {format_bytes(self.max_memory)}"
             )
         for name, count in resources.extended.items():
             cap = self.max_extended.get(name)

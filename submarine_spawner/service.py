@@ -45,8 +45,9 @@ class SubmarineServiceClient(LoggingConfigurable):
     ).tag(config=True)
 
     request_timeout = Float(
-        10, help="Seconds a spawner waits for the Submarine service before it says so (and refuses "
-        "the start it was asked to admit)."
+        10,
+        help="Seconds a spawner waits for the Submarine service before it says so (and refuses "
+        "the start it was asked to admit).",
     ).tag(config=True)
 
     def _service(self, settings, name: str):
@@ -60,9 +61,13 @@ class SubmarineServiceClient(LoggingConfigurable):
         (its status) otherwise."""
         url = url_path_join(self._service(settings, self.service_name).url, "api/v1", path)
         token = self._service(settings, self.token_service_name).api_token
-        request = HTTPRequest(url, method=method, headers={"Authorization": f"token {token}",
-                                                           "Content-Type": "application/json"},
-                              body=None if body is None else json.dumps(body), request_timeout=self.request_timeout)
+        request = HTTPRequest(
+            url,
+            method=method,
+            headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+            body=None if body is None else json.dumps(body),
+            request_timeout=self.request_timeout,
+        )
         try:
             response = await AsyncHTTPClient().fetch(request, raise_error=False)
         except (HTTPClientError, OSError, asyncio.TimeoutError) as e:
@@ -82,11 +87,17 @@ class SubmarineServiceClient(LoggingConfigurable):
 
     async def admit(self, spawner, user_options: dict) -> AdmittedSpec:
         """The spec this start of ``spawner``'s server may run, or the refusal (an HTTPError)."""
-        result = await self.call(spawner.user.settings, "POST", "spawner/admission", {
-            "owner": spawner.user.name, "server": spawner.name,
-            "displayName": getattr(spawner.orm_spawner, "display_name", None) or None,
-            "userOptions": user_options or {},
-        })
+        result = await self.call(
+            spawner.user.settings,
+            "POST",
+            "spawner/admission",
+            {
+                "owner": spawner.user.name,
+                "server": spawner.name,
+                "displayName": getattr(spawner.orm_spawner, "display_name", None) or None,
+                "userOptions": user_options or {},
+            },
+        )
         return AdmittedSpec.model_validate(result, context={"allow_pip_urls": True})
 
     async def report(self, spawner, event: str, message: str | None = None):
@@ -96,5 +107,9 @@ class SubmarineServiceClient(LoggingConfigurable):
         try:
             await self.call(spawner.user.settings, "POST", "spawner/report", body)
         except web.HTTPError as e:
-            self.log.warning("Could not report %s of %s to the Submarine service: %s", event, spawner._log_name,
-                             getattr(e, "jupyterhub_message", e))
+            self.log.warning(
+                "Could not report %s of %s to the Submarine service: %s",
+                event,
+                spawner._log_name,
+                getattr(e, "jupyterhub_message", e),
+            )

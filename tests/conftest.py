@@ -1,10 +1,14 @@
+import json
 import os
 import subprocess
+import threading
 import uuid
 from contextlib import contextmanager
 
 import pytest
+from kubernetes_asyncio.config import kube_config
 
+from .fake_kube import FakeKubeAPI
 from .harness import Hub, notebook_users
 
 
@@ -70,3 +74,28 @@ def db_url(request, tmp_path):
     else:
         with postgres_database() as url:
             yield url
+
+
+@pytest.fixture(scope="module")
+def kube_api(tmp_path_factory):
+    """The API server the spawners talk to; KubeSpawner loads a kubeconfig when made."""
+    server = FakeKubeAPI()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    kubeconfig = tmp_path_factory.mktemp("kube") / "config"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "test",
+                "clusters": [{"name": "test", "cluster": {"server": server.url}}],
+                "users": [{"name": "test", "user": {"token": "test-token"}}],
+                "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
+            }
+        )
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        # the client reads $KUBECONFIG once, when first imported
+        patch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+        yield server
+    server.shutdown()

@@ -11,14 +11,11 @@ meet the restricted Pod Security Standard (pss.py).
 import asyncio
 import itertools
 import json
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
-import pytest
-from kubernetes_asyncio.config import kube_config
 from traitlets.config import Config
 
 from submarine_spawner import SubmarineKubeSpawner
@@ -35,8 +32,12 @@ SEED_OPTIONS = {
     "environment": {
         "name": "notebook-env",
         "dockerImage": "apache/submarine:jupyter-notebook-0.6.0",
-        "kernelSpec": {"name": "submarine_jupyter_py3", "channels": ["defaults"],
-                       "condaDependencies": [], "pipDependencies": []},
+        "kernelSpec": {
+            "name": "submarine_jupyter_py3",
+            "channels": ["defaults"],
+            "condaDependencies": [],
+            "pipDependencies": [],
+        },
         "description": None,
         "image": None,
     },
@@ -53,31 +54,55 @@ def notebook_container(pod: dict, **status) -> dict:
 
 def running(pod: dict) -> dict:
     """The status kubelet gives a pod whose server started."""
-    return {"phase": "Running", "podIP": "10.1.2.3",
-            "containerStatuses": [notebook_container(pod, ready=True, state={"running": {}})]}
+    return {
+        "phase": "Running",
+        "podIP": "10.1.2.3",
+        "containerStatuses": [notebook_container(pod, ready=True, state={"running": {}})],
+    }
 
 
 def bootstrap_failed(pod: dict) -> dict:
     """The status of a pod whose bootstrap could not install a pip dependency, restarted once."""
-    return {"phase": "Running", "podIP": "10.1.2.3", "containerStatuses": [notebook_container(
-        pod, restartCount=1,
-        state={"waiting": {"reason": "CrashLoopBackOff",
-                           "message": "back-off 10s restarting failed container=notebook"}},
-        lastState={"terminated": {
-            # FallbackToLogsOnError: the end of the log
-            "exitCode": 1, "reason": "Error",
-            "message": "Collecting pandsa\n"
-                       "ERROR: Could not find a version that satisfies the requirement pandsa (from versions: none)\n"
-                       "ERROR: No matching distribution found for pandsa\n"
-                       "submarine-bootstrap: installing 1 pip dependencies failed: pip exited with status 1 "
-                       "(its output is above)\n"}},
-    )]}
+    return {
+        "phase": "Running",
+        "podIP": "10.1.2.3",
+        "containerStatuses": [
+            notebook_container(
+                pod,
+                restartCount=1,
+                state={
+                    "waiting": {
+                        "reason": "CrashLoopBackOff",
+                        "message": "back-off 10s restarting failed container=notebook",
+                    }
+                },
+                lastState={
+                    "terminated": {
+                        # FallbackToLogsOnError: the end of the log
+                        "exitCode": 1,
+                        "reason": "Error",
+                        "message": "Collecting pandsa\n"
+                        "ERROR: Could not find a version that satisfies the requirement pandsa (from versions: none)\n"
+                        "ERROR: No matching distribution found for pandsa\n"
+                        "submarine-bootstrap: installing 1 pip dependencies failed: pip exited with status 1 "
+                        "(its output is above)\n",
+                    }
+                },
+            )
+        ],
+    }
 
 
 def image_not_found(pod: dict) -> dict:
     image = pod["spec"]["containers"][0]["image"]
-    return {"phase": "Pending", "containerStatuses": [notebook_container(
-        pod, state={"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}})]}
+    return {
+        "phase": "Pending",
+        "containerStatuses": [
+            notebook_container(
+                pod, state={"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}}
+            )
+        ],
+    }
 
 
 class FakeKubeAPI(ThreadingHTTPServer):
@@ -97,8 +122,9 @@ class FakeKubeAPI(ThreadingHTTPServer):
 
     def created(self, namespace: str, pod: dict) -> dict:
         metadata = pod["metadata"]
-        metadata.update(namespace=namespace, uid=f"uid-{next(self._versions)}",
-                        resourceVersion=str(next(self._versions)))
+        metadata.update(
+            namespace=namespace, uid=f"uid-{next(self._versions)}", resourceVersion=str(next(self._versions))
+        )
         pod["status"] = self.kubelet(pod)
         self.pods[f"{namespace}/{metadata['name']}"] = pod
         return pod
@@ -140,10 +166,10 @@ class _Handler(BaseHTTPRequestHandler):
         if "watch=" in query:
             time.sleep(0.2)  # no news; kubespawner lists again
             return self._answer(200, None)
-        items = [pod for key, pod in self.server.pods.items() if key.startswith(f"{namespace}/")] \
-            if kind == "pods" else []
-        self._answer(200, {"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
-                           "items": items})
+        items = (
+            [pod for key, pod in self.server.pods.items() if key.startswith(f"{namespace}/")] if kind == "pods" else []
+        )
+        self._answer(200, {"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items})
 
     def do_POST(self):
         namespace, kind, _, _ = self._route()
@@ -152,8 +178,17 @@ class _Handler(BaseHTTPRequestHandler):
         if violations:
             name = body["metadata"]["name"]
             message = f'pods "{name}" is forbidden: violates PodSecurity "restricted:latest": {"; ".join(violations)}'
-            return self._answer(403, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                      "message": message, "reason": "Forbidden", "code": 403})
+            return self._answer(
+                403,
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "message": message,
+                    "reason": "Forbidden",
+                    "code": 403,
+                },
+            )
         if kind == "pods":
             body = self.server.created(namespace, body)
         self._answer(201, body)
@@ -166,25 +201,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-@pytest.fixture(scope="module")
-def kube_api(tmp_path_factory):
-    """The API server the spawners talk to; KubeSpawner loads a kubeconfig when made."""
-    server = FakeKubeAPI()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    kubeconfig = tmp_path_factory.mktemp("kube") / "config"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "test",
-        "clusters": [{"name": "test", "cluster": {"server": server.url}}],
-        "users": [{"name": "test", "user": {"token": "test-token"}}],
-        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-    }))
-    with pytest.MonkeyPatch.context() as patch:
-        # the client reads $KUBECONFIG once, when first imported
-        patch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
-        yield server
-    server.shutdown()
 
 
 class AdmittingService(SubmarineServiceClient):
@@ -213,8 +229,9 @@ def new_spawner(kube_api, server="test-nb", **config) -> SubmarineKubeSpawner:
         _mock=True,
         config=Config(sections),
         user=SimpleNamespace(name=OWNER, id=1, url=f"/user/{OWNER}/"),
-        orm_spawner=SimpleNamespace(name=server, display_name=server, server=None, last_activity=None,
-                                    user_options={}),
+        orm_spawner=SimpleNamespace(
+            name=server, display_name=server, server=None, last_activity=None, user_options={}
+        ),
         service=AdmittingService(),
     )
 
@@ -230,9 +247,11 @@ async def prepare(spawner, user_options):
 def run(coroutine_function):
     """Run a test's coroutine in a loop of its own, and stop kubespawner's (process-wide)
     watchers with it: the next loop starts its own."""
+
     async def main():
         try:
             return await coroutine_function()
         finally:
             await SubmarineKubeSpawner._stop_all_reflectors()
+
     return asyncio.run(main())

@@ -13,7 +13,7 @@ the database are all real.
 import json
 from pathlib import Path
 
-CONFIG = '''
+CONFIG = """
 import sys
 if "hub_service.hub.client" in sys.modules:  # the service, not the hub
     import functools, json, os, signal
@@ -54,7 +54,7 @@ if "hub_service.hub.client" in sys.modules:  # the service, not the hub
 
     for name in ("ensure_user", "create_server", "start_server", "delete_server", "get_server"):
         wrap(name)
-'''
+"""
 
 
 def extra_config(data_dir: Path, settings: str = "") -> Path:

@@ -105,7 +105,10 @@ class Hub:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(ROOT / "jupyterhub_config.py")],
-            cwd=self.data_dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=self.data_dir,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()
@@ -121,8 +124,12 @@ class Hub:
             return False
 
     def wait_ready(self, timeout=90):
-        wait_for(lambda: self._answers(self.direct) and self._answers(self.public + "/services/submarine"),
-                 timeout, 0.2, "the hub and the Submarine service")
+        wait_for(
+            lambda: self._answers(self.direct) and self._answers(self.public + "/services/submarine"),
+            timeout,
+            0.2,
+            "the hub and the Submarine service",
+        )
 
     def stop(self, timeout=60):
         if self.proc and self.proc.poll() is None:
@@ -182,14 +189,15 @@ class Hub:
                 environ = (entry / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if f"JUPYTERHUB_USER={owner}".encode() in environ and \
-                    f"JUPYTERHUB_SERVER_NAME={server}".encode() in environ:
+            if (
+                f"JUPYTERHUB_USER={owner}".encode() in environ
+                and f"JUPYTERHUB_SERVER_NAME={server}".encode() in environ
+            ):
                 return int(entry.name)
         raise LookupError(f"no server process for {owner}/{server}")
 
 
-def notebook_body(name, owner=None, environment="notebook-env", env_vars=None, resources="cpu=1,memory=1.0Gi",
-                  **meta):
+def notebook_body(name, owner=None, environment="notebook-env", env_vars=None, resources="cpu=1,memory=1.0Gi", **meta):
     body = {
         "meta": {"name": name, "namespace": "default", **meta},
         "environment": {"name": environment},

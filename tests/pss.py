@@ -9,10 +9,23 @@ volume types every version allows.
 ``violations(pod)`` takes a manifest as the Kubernetes API receives it (camelCase keys).
 """
 
-SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
-                "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range"}
-VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected",
-                "secret"}
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+}
+VOLUME_TYPES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
 SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t"}
 PROFILE_TYPES = {"RuntimeDefault", "Localhost"}  # seccomp and AppArmor
 APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
@@ -60,8 +73,10 @@ def _container(where: str, container: dict, pod_context: dict) -> list:
     # unset in the container: the pod's value
     if context.get("runAsNonRoot") is None and pod_context.get("runAsNonRoot") is not True:
         found.append(f"{where}: neither it nor the pod sets runAsNonRoot true")
-    if context.get("seccompProfile") is None and \
-            (pod_context.get("seccompProfile") or {}).get("type") not in PROFILE_TYPES:
+    if (
+        context.get("seccompProfile") is None
+        and (pod_context.get("seccompProfile") or {}).get("type") not in PROFILE_TYPES
+    ):
         found.append(f"{where}: neither it nor the pod sets seccompProfile.type RuntimeDefault or Localhost")
     if context.get("procMount") not in (None, "Default"):
         found.append(f"{where}.securityContext.procMount is {context['procMount']!r}")
@@ -84,15 +99,22 @@ def violations(pod: dict) -> list:
     pod_context = spec.get("securityContext") or {}
     found = [f"spec.{field} is true" for field in ("hostNetwork", "hostPID", "hostIPC") if spec.get(field)]
     found += _security_context("spec.securityContext", pod_context)
-    found += [f"spec.securityContext.sysctls has unsafe {sysctl['name']}"
-              for sysctl in pod_context.get("sysctls") or [] if sysctl["name"] not in SAFE_SYSCTLS]
+    found += [
+        f"spec.securityContext.sysctls has unsafe {sysctl['name']}"
+        for sysctl in pod_context.get("sysctls") or []
+        if sysctl["name"] not in SAFE_SYSCTLS
+    ]
     for volume in spec.get("volumes") or []:
         kinds = {kind for kind, source in volume.items() if source is not None} - {"name"}
         for kind in sorted(kinds - VOLUME_TYPES):
             found.append(f"volume {volume['name']} is of type {kind}")
     for key, value in ((pod.get("metadata") or {}).get("annotations") or {}).items():
-        if key.startswith(APPARMOR_ANNOTATION) and value and value != "runtime/default" \
-                and not value.startswith("localhost/"):
+        if (
+            key.startswith(APPARMOR_ANNOTATION)
+            and value
+            and value != "runtime/default"
+            and not value.startswith("localhost/")
+        ):
             found.append(f"annotation {key} is {value!r}")
     for kind in CONTAINER_KINDS:
         for container in spec.get(kind) or []:

@@ -10,9 +10,13 @@ from .harness import Api, notebook_body
 
 def test_no_credentials_is_a_401_envelope_not_a_redirect(hub):
     for base in (hub.direct, hub.public + "/services/submarine"):
-        for method, url in [("GET", "/api/v1/notebook"), ("POST", "/api/v1/notebook"),
-                            ("GET", "/api/v1/notebook/notebook_1_0001"), ("GET", "/api/v1/environment"),
-                            ("DELETE", "/api/v1/environment/notebook-env")]:
+        for method, url in [
+            ("GET", "/api/v1/notebook"),
+            ("POST", "/api/v1/notebook"),
+            ("GET", "/api/v1/notebook/notebook_1_0001"),
+            ("GET", "/api/v1/environment"),
+            ("DELETE", "/api/v1/environment/notebook-env"),
+        ]:
             response = requests.request(method, base + url, allow_redirects=False, timeout=10)
             assert response.status_code == 401, (base, url)
             body = response.json()
@@ -29,8 +33,7 @@ def test_bad_token_is_refused(hub):
 def test_bearer_header_works(hub, alice):
     owner, api = alice
     token = api.headers["Authorization"].split()[1]
-    response = requests.get(hub.direct + "/api/v1/notebook", headers={"Authorization": f"Bearer {token}"},
-                            timeout=10)
+    response = requests.get(hub.direct + "/api/v1/notebook", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert response.status_code == 200
 
 
@@ -40,8 +43,11 @@ def test_users_see_and_change_only_their_own(hub, alice, bob):
     assert code == 200
     bobs = body["result"]["notebookId"]
 
-    for method, url in [("GET", f"/api/v1/notebook/{bobs}"), ("DELETE", f"/api/v1/notebook/{bobs}"),
-                        ("GET", f"/api/v1/notebook?id={other}")]:
+    for method, url in [
+        ("GET", f"/api/v1/notebook/{bobs}"),
+        ("DELETE", f"/api/v1/notebook/{bobs}"),
+        ("GET", f"/api/v1/notebook?id={other}"),
+    ]:
         code, body = api.call(method, url)
         assert code == 403, (url, body)
         assert body["status"] == "FORBIDDEN" and other in body["message"]
@@ -82,8 +88,9 @@ def login(hub, name, password) -> requests.Session:
     browser = requests.Session()
     page = browser.get(hub.public + "/hub/login", timeout=30)
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-    response = browser.post(hub.public + "/hub/login", data={"username": name, "password": password,
-                                                             "_xsrf": xsrf}, timeout=30)
+    response = browser.post(
+        hub.public + "/hub/login", data={"username": name, "password": password, "_xsrf": xsrf}, timeout=30
+    )
     assert response.status_code == 200, response.text[:500]
     return browser
 
@@ -97,28 +104,36 @@ def test_browsers_use_the_hubs_oauth_cookie(hub, unique, admin):
     home = browser.get(hub.public + "/services/submarine/", timeout=30)
     assert home.status_code == 200, home.text[:500]
     assert home.json()["result"] == {
-        "name": name, "admin": admin,
+        "name": name,
+        "admin": admin,
         "notebooks": "/services/submarine/api/v1/notebook",
         "environments": "/services/submarine/api/v1/environment",
     }
     listed = browser.get(hub.public + "/services/submarine/api/v1/notebook", timeout=30)
     assert listed.status_code == 200 and listed.json()["success"]
     # a cookie alone does not authorize changes (no XSRF token): a cross-site form cannot create
-    posted = browser.post(hub.public + "/services/submarine/api/v1/notebook",
-                          json=notebook_body("from-cookie"), timeout=30)
+    posted = browser.post(
+        hub.public + "/services/submarine/api/v1/notebook", json=notebook_body("from-cookie"), timeout=30
+    )
     assert posted.status_code == 401
     # with the XSRF token the service set at login, as the hub's own pages send it, it can
     xsrf = browser.cookies.get("_xsrf", path="/services/submarine/")
-    posted = browser.post(hub.public + "/services/submarine/api/v1/notebook", json=notebook_body("from-cookie"),
-                          headers={"X-XSRFToken": xsrf}, timeout=30)
+    posted = browser.post(
+        hub.public + "/services/submarine/api/v1/notebook",
+        json=notebook_body("from-cookie"),
+        headers={"X-XSRFToken": xsrf},
+        timeout=30,
+    )
     assert posted.status_code == 200, posted.text
     notebook_id = posted.json()["result"]["notebookId"]
-    deleted = browser.delete(hub.public + f"/services/submarine/api/v1/notebook/{notebook_id}",
-                             headers={"X-XSRFToken": xsrf}, timeout=30)
+    deleted = browser.delete(
+        hub.public + f"/services/submarine/api/v1/notebook/{notebook_id}", headers={"X-XSRFToken": xsrf}, timeout=30
+    )
     assert deleted.status_code == 200
 
 
 # --- a token's power ends when the hub says so -------------------------------------------------
+
 
 def test_a_revoked_token_may_change_nothing_at_once(hub, unique):
     name = f"rita-{unique}"

@@ -97,18 +97,21 @@ def test_unknown_environment(hub, alice):
     assert_nothing_made(hub, api, owner)
 
 
-@pytest.mark.parametrize("data,content_type,status,words", [
-    ("{not json", "application/json", 400, ["not valid JSON"]),
-    ("", "application/json", 400, ["empty"]),
-    ("[1, 2]", "application/json", 400, ["JSON object"]),
-    ("null", "application/json", 400, ["JSON object"]),
-    ('"text"', "application/json", 400, ["JSON object"]),
-    (b"\xff\xfe", "application/json", 400, ["UTF-8"]),
-    ("meta=1", "application/x-www-form-urlencoded", 415, ["Content-Type", "application/json"]),
-    ("{}", "text/plain", 415, ["Content-Type"]),
-    ("{}", None, 415, ["Content-Type"]),
-    ("meta: [unclosed", "application/yaml", 400, ["not valid YAML"]),
-])
+@pytest.mark.parametrize(
+    "data,content_type,status,words",
+    [
+        ("{not json", "application/json", 400, ["not valid JSON"]),
+        ("", "application/json", 400, ["empty"]),
+        ("[1, 2]", "application/json", 400, ["JSON object"]),
+        ("null", "application/json", 400, ["JSON object"]),
+        ('"text"', "application/json", 400, ["JSON object"]),
+        (b"\xff\xfe", "application/json", 400, ["UTF-8"]),
+        ("meta=1", "application/x-www-form-urlencoded", 415, ["Content-Type", "application/json"]),
+        ("{}", "text/plain", 415, ["Content-Type"]),
+        ("{}", None, 415, ["Content-Type"]),
+        ("meta: [unclosed", "application/yaml", 400, ["not valid YAML"]),
+    ],
+)
 def test_malformed_requests(hub, alice, data, content_type, status, words):
     owner, api = alice
     headers = {"Content-Type": content_type} if content_type else {}
@@ -118,14 +121,24 @@ def test_malformed_requests(hub, alice, data, content_type, status, words):
     assert_nothing_made(hub, api, owner)
 
 
-@pytest.mark.parametrize("data,content_type,status,words", [
-    ("a: " + "x" * 600_000, "application/yaml", 413, ["larger than 256 KiB"]),
-    ("[" * 100_000 + "]" * 100_000, "application/json", 400, ["nests deeper than 32 levels"]),
-    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
-        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
-        for i in range(8)), "application/yaml", 400, ["more than 20000 values"]),
-])
+@pytest.mark.parametrize(
+    "data,content_type,status,words",
+    [
+        ("a: " + "x" * 600_000, "application/yaml", 413, ["larger than 256 KiB"]),
+        ("[" * 100_000 + "]" * 100_000, "application/json", 400, ["nests deeper than 32 levels"]),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+                f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+                for i in range(8)
+            ),
+            "application/yaml",
+            400,
+            ["more than 20000 values"],
+        ),
+    ],
+)
 def test_bodies_too_big_or_too_deep_are_refused(hub, alice, data, content_type, status, words):
     """Parsed off the event loop, within a size, a depth and a value budget (YAML aliases count
     each time they are reached)."""
@@ -135,13 +148,20 @@ def test_bodies_too_big_or_too_deep_are_refused(hub, alice, data, content_type, 
     assert_nothing_made(hub, api, owner)
 
 
-@pytest.mark.parametrize("kernel_spec,words", [
-    ({"name": ".."}, "kernelSpec.name: '..' is not a kernel name"),
-    ({"name": "py3", "pipDependencies": ["x-0.1-py3-none-any.whl"]}, "a file name (pip would install a local file)"),
-])
+@pytest.mark.parametrize(
+    "kernel_spec,words",
+    [
+        ({"name": ".."}, "kernelSpec.name: '..' is not a kernel name"),
+        (
+            {"name": "py3", "pipDependencies": ["x-0.1-py3-none-any.whl"]},
+            "a file name (pip would install a local file)",
+        ),
+    ],
+)
 def test_environments_that_would_escape_are_refused(hub, unique, kernel_spec, words):
-    code, body = hub.admin.call("POST", "/api/v1/environment", {"name": f"escape-{unique}", "dockerImage": "img",
-                                                               "kernelSpec": kernel_spec})
+    code, body = hub.admin.call(
+        "POST", "/api/v1/environment", {"name": f"escape-{unique}", "dockerImage": "img", "kernelSpec": kernel_spec}
+    )
     assert_error(code, body, 400, words)
 
 
@@ -167,8 +187,9 @@ def test_same_owner_same_name_conflicts(hub, alice):
 def test_concurrent_creates_of_one_name_exactly_one_wins(hub, alice):
     owner, api = alice
     with ThreadPoolExecutor(8) as pool:
-        replies = list(pool.map(
-            lambda _: api.call("POST", "/api/v1/notebook", notebook_body("race", resources="")), range(8)))
+        replies = list(
+            pool.map(lambda _: api.call("POST", "/api/v1/notebook", notebook_body("race", resources="")), range(8))
+        )
     codes = sorted(code for code, _ in replies)
     assert codes == [200] + [409] * 7, replies
     code, listed = api.call("GET", "/api/v1/notebook")
@@ -197,8 +218,12 @@ def test_unknown_ids_and_paths(hub, alice):
     assert_error(code, body, 404, "No such endpoint")
     code, body = api.call("PUT", "/api/v1/notebook")
     assert_error(code, body, 405)
-    for query, words in [("limit=0", ["limit"]), ("limit=x", ["limit", "whole number"]),
-                         ("offset=-1", ["offset"]), ("status=sleeping", ["status", "sleeping"])]:
+    for query, words in [
+        ("limit=0", ["limit"]),
+        ("limit=x", ["limit", "whole number"]),
+        ("offset=-1", ["offset"]),
+        ("status=sleeping", ["status", "sleeping"]),
+    ]:
         code, body = api.call("GET", f"/api/v1/notebook?{query}")
         assert_error(code, body, 400, *words)
 

@@ -65,8 +65,9 @@ class Image:
             path.chmod(0o755)
         self.spare_singleuser = spare / "jupyterhub-singleuser"
 
-    def run(self, kernel_spec, *, via_loader=True, hub_version="6.1.1", read_only=(),
-            **env) -> subprocess.CompletedProcess:
+    def run(
+        self, kernel_spec, *, via_loader=True, hub_version="6.1.1", read_only=(), **env
+    ) -> subprocess.CompletedProcess:
         environ = {
             "PATH": str(self.bin),
             "HOME": str(self.home),
@@ -105,9 +106,12 @@ def image(tmp_path):
     return Image(tmp_path)
 
 
-SPEC = {"name": "submarine_jupyter_py3", "channels": ["defaults", "conda-forge"],
-        "condaDependencies": ["numpy>=1.24,<2", "conda-forge::pyarrow 15.*"],
-        "pipDependencies": ["pandas", "requests[socks]==2.32.3"]}
+SPEC = {
+    "name": "submarine_jupyter_py3",
+    "channels": ["defaults", "conda-forge"],
+    "condaDependencies": ["numpy>=1.24,<2", "conda-forge::pyarrow 15.*"],
+    "pipDependencies": ["pandas", "requests[socks]==2.32.3"],
+}
 
 
 @pytest.mark.parametrize("via_loader", [True, False], ids=["as-in-the-pod", "as-a-module"])
@@ -115,8 +119,18 @@ def test_installs_registers_and_execs_the_server(image, via_loader):
     result = image.run(SPEC, via_loader=via_loader)
     assert result.returncode == 0, result.stderr
     assert image.ran() == [
-        ["conda", "install", "--yes", "-c", "defaults", "-c", "conda-forge", "--",
-         "numpy>=1.24,<2", "conda-forge::pyarrow 15.*"],
+        [
+            "conda",
+            "install",
+            "--yes",
+            "-c",
+            "defaults",
+            "-c",
+            "conda-forge",
+            "--",
+            "numpy>=1.24,<2",
+            "conda-forge::pyarrow 15.*",
+        ],
         ["pip", "install", "--no-input", "--disable-pip-version-check", "--", "pandas", "requests[socks]==2.32.3"],
         SERVER_ARGS,
     ]
@@ -173,8 +187,7 @@ def test_pip_installs_into_the_users_home_when_site_packages_is_not_writable(tmp
     # the next start of the notebook finds the server its first start installed on the home volume
     image.log.unlink()
     assert image.run(spec, read_only=[SITE_PACKAGES]).returncode == 0
-    assert image.ran() == [["conda", "install", "--yes", "--", "numpy"], [*PIP, "--user", "--", "pandas"],
-                           SERVER_ARGS]
+    assert image.ran() == [["conda", "install", "--yes", "--", "numpy"], [*PIP, "--user", "--", "pandas"], SERVER_ARGS]
 
 
 def test_the_server_and_the_kernel_find_what_pip_installed_for_the_user(image):
@@ -187,8 +200,13 @@ def test_the_server_and_the_kernel_find_what_pip_installed_for_the_user(image):
     assert env["HOME"] == str(image.home) and "PYTHONNOUSERSITE" not in env
     # the kernel runs this interpreter, whose user site is where pip --user installs: on the home volume
     python = image.kernel("py3")["argv"][0]
-    user_site = subprocess.run([python, "-c", "import site; print(site.getusersitepackages())"],
-                               env={"HOME": str(image.home)}, capture_output=True, text=True, check=True)
+    user_site = subprocess.run(
+        [python, "-c", "import site; print(site.getusersitepackages())"],
+        env={"HOME": str(image.home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert Path(user_site.stdout.strip()).is_relative_to(image.home / ".local")
 
 
@@ -196,18 +214,28 @@ def test_the_server_and_the_kernel_find_what_pip_installed_for_the_user(image):
 def test_conda_dependencies_need_a_conda_environment_the_user_may_write(image, tmp_path, active):
     prefix = str(tmp_path / active) if active else sys.prefix
     env = {"CONDA_PREFIX": prefix} if active else {}
-    result = image.run({"name": "py3", "condaDependencies": ["numpy"], "pipDependencies": ["pandas"]},
-                       read_only=[prefix, SITE_PACKAGES], **env)
+    result = image.run(
+        {"name": "py3", "condaDependencies": ["numpy"], "pipDependencies": ["pandas"]},
+        read_only=[prefix, SITE_PACKAGES],
+        **env,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"submarine-bootstrap: installing 1 conda dependencies needs to write to the conda environment {prefix}, "
         f"which uid {os.getuid()} may not: use an image whose conda environment belongs to the notebook's user "
-        "(as in Jupyter's docker-stacks images: uid 1000, gid 100)")
+        "(as in Jupyter's docker-stacks images: uid 1000, gid 100)"
+    )
     assert image.ran() == []  # nothing installed
 
 
-HOSTILE = ["pkg; touch {tmp}/pwned", "$(touch {tmp}/pwned)", "`touch {tmp}/pwned`", "x' || touch '{tmp}/pwned",
-           "a && touch {tmp}/pwned", "> {tmp}/pwned"]
+HOSTILE = [
+    "pkg; touch {tmp}/pwned",
+    "$(touch {tmp}/pwned)",
+    "`touch {tmp}/pwned`",
+    "x' || touch '{tmp}/pwned",
+    "a && touch {tmp}/pwned",
+    "> {tmp}/pwned",
+]
 
 
 def test_hostile_strings_are_argv_entries_never_shell(image, tmp_path):
@@ -216,21 +244,29 @@ def test_hostile_strings_are_argv_entries_never_shell(image, tmp_path):
     result = image.run({"name": "py3", "condaDependencies": hostile, "pipDependencies": hostile})
     assert result.returncode == 0, result.stderr
     conda, pip, _ = image.ran()
-    assert conda[-len(hostile):] == hostile and pip[-len(hostile):] == hostile
+    assert conda[-len(hostile) :] == hostile and pip[-len(hostile) :] == hostile
     assert not (tmp_path / "pwned").exists()
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"name": "py3", "pipDependencies": ["-r /etc/passwd"]}, "kernelSpec.pipDependencies: '-r /etc/passwd'"),
-    ({"name": "py3", "pipDependencies": ["--index-url=https://evil.example"]},
-     "kernelSpec.pipDependencies: '--index-url=https://evil.example' is not a dependency"),
-    ({"name": "py3", "condaDependencies": ["numpy\ntouch /tmp/x"]}, "kernelSpec.condaDependencies: 'numpy\\ntouch"),
-    ({"name": "py3", "channels": ["-c evil"]}, "kernelSpec.channels: '-c evil' is not a dependency"),
-    ({"name": "py3", "channels": ["http://insecure.example/x"]}, "is not a channel name or https URL"),
-    ({"name": "py3; rm -rf /"}, "kernelSpec.name 'py3; rm -rf /' does not match"),
-    ({"name": "py3", "pipDependencies": "pandas"}, "kernelSpec.pipDependencies must be a list"),
-    (None, "$SUBMARINE_KERNEL_SPEC is not set"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"name": "py3", "pipDependencies": ["-r /etc/passwd"]}, "kernelSpec.pipDependencies: '-r /etc/passwd'"),
+        (
+            {"name": "py3", "pipDependencies": ["--index-url=https://evil.example"]},
+            "kernelSpec.pipDependencies: '--index-url=https://evil.example' is not a dependency",
+        ),
+        (
+            {"name": "py3", "condaDependencies": ["numpy\ntouch /tmp/x"]},
+            "kernelSpec.condaDependencies: 'numpy\\ntouch",
+        ),
+        ({"name": "py3", "channels": ["-c evil"]}, "kernelSpec.channels: '-c evil' is not a dependency"),
+        ({"name": "py3", "channels": ["http://insecure.example/x"]}, "is not a channel name or https URL"),
+        ({"name": "py3; rm -rf /"}, "kernelSpec.name 'py3; rm -rf /' does not match"),
+        ({"name": "py3", "pipDependencies": "pandas"}, "kernelSpec.pipDependencies must be a list"),
+        (None, "$SUBMARINE_KERNEL_SPEC is not set"),
+    ],
+)
 def test_bad_specs_stop_before_anything_runs(image, spec, message):
     result = image.run(spec)
     assert result.returncode == 1
@@ -242,8 +278,8 @@ def test_a_failing_install_ends_the_start_with_a_clear_message(image):
     result = image.run(SPEC, FAKE_FAIL_PIP="3")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        "submarine-bootstrap: installing 2 pip dependencies failed: pip exited with status 3 "
-        "(its output is above)")
+        "submarine-bootstrap: installing 2 pip dependencies failed: pip exited with status 3 (its output is above)"
+    )
     assert [argv[0] for argv in image.ran()] == ["conda", "pip"]  # the server never started
 
 
@@ -264,6 +300,5 @@ def test_a_missing_server_command_is_said(tmp_path):
 def test_the_bootstrap_needs_only_the_standard_library_of_python_3_7():
     source = Path(bootstrap.__file__).read_text()
     ast.parse(source, feature_version=(3, 7))  # Submarine's images run Python 3.7
-    imported = {line.split()[1].split(".")[0] for line in source.splitlines()
-                if line.startswith(("import ", "from "))}
+    imported = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
     assert imported <= {"__future__", "json", "os", "re", "shutil", "subprocess", "sys", "sysconfig"}, imported

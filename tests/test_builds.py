@@ -14,8 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from submarine_spawner.builds import (HUB_ENVIRONMENT, LINK_HUB_PACKAGES, BuildError, Builds, Environment,
-                                      build_environ, build_key, build_steps, find_conda, hub_package_dirs)
+from submarine_spawner.builds import (
+    HUB_ENVIRONMENT,
+    LINK_HUB_PACKAGES,
+    BuildError,
+    Builds,
+    Environment,
+    build_environ,
+    build_key,
+    build_steps,
+    find_conda,
+    hub_package_dirs,
+)
 from submarine_spawner.contract import KernelSpec
 from submarine_spawner.progress import ProgressLog
 
@@ -26,9 +36,11 @@ ENV = {**os.environ, "PIP_NO_INDEX": "1"}
 
 def in_event_loop(test):
     """Run an async test in its own event loop, as the hub runs builds in its own."""
+
     @functools.wraps(test)
     def run(*args, **kwargs):
         return asyncio.run(test(*args, **kwargs))
+
     return run
 
 
@@ -48,41 +60,88 @@ def test_pip_dependencies_build_a_venv_that_sees_the_hubs_packages():
     deps = ["pandas", "requests[socks]==2.32.3", 'tomli; python_version < "3.11"']
     steps = build_steps(spec(pipDependencies=deps), "/envs/k", "team")
     assert steps == [
-        ("Creating a virtual environment for environment team", [sys.executable, "-m", "venv", "--without-pip",
-                                                                 "/envs/k"]),
-        ("Giving environment team the hub's ipykernel and pip", ["/envs/k/bin/python", "-c", LINK_HUB_PACKAGES,
-                                                                 *hub_package_dirs()]),
-        ("Installing 3 pip dependencies for environment team",
-         ["/envs/k/bin/python", "-m", "pip", "install", "--no-input", "--disable-pip-version-check", "--", *deps]),
+        (
+            "Creating a virtual environment for environment team",
+            [sys.executable, "-m", "venv", "--without-pip", "/envs/k"],
+        ),
+        (
+            "Giving environment team the hub's ipykernel and pip",
+            ["/envs/k/bin/python", "-c", LINK_HUB_PACKAGES, *hub_package_dirs()],
+        ),
+        (
+            "Installing 3 pip dependencies for environment team",
+            ["/envs/k/bin/python", "-m", "pip", "install", "--no-input", "--disable-pip-version-check", "--", *deps],
+        ),
     ]
     assert hub_package_dirs() and all(Path(path).is_dir() for path in hub_package_dirs())
 
 
 def test_conda_dependencies_make_a_conda_env_with_ipykernel():
-    kernel = spec(channels=["defaults", "conda-forge"], condaDependencies=["numpy>=1.24,<2", "conda-forge::pyarrow 15.*"],
-                  pipDependencies=["pandas"])
+    kernel = spec(
+        channels=["defaults", "conda-forge"],
+        condaDependencies=["numpy>=1.24,<2", "conda-forge::pyarrow 15.*"],
+        pipDependencies=["pandas"],
+    )
     steps = build_steps(kernel, "/envs/k", "team", conda="/opt/bin/micromamba")
     assert steps == [
-        ("Installing 2 conda dependencies for environment team with micromamba",
-         ["/opt/bin/micromamba", "create", "--prefix", "/envs/k", "--yes", "-c", "defaults", "-c", "conda-forge",
-          "--", "numpy>=1.24,<2", "conda-forge::pyarrow 15.*", "ipykernel", "pip"]),
-        ("Installing 1 pip dependencies for environment team",
-         ["/envs/k/bin/python", "-m", "pip", "install", "--no-input", "--disable-pip-version-check", "--", "pandas"]),
+        (
+            "Installing 2 conda dependencies for environment team with micromamba",
+            [
+                "/opt/bin/micromamba",
+                "create",
+                "--prefix",
+                "/envs/k",
+                "--yes",
+                "-c",
+                "defaults",
+                "-c",
+                "conda-forge",
+                "--",
+                "numpy>=1.24,<2",
+                "conda-forge::pyarrow 15.*",
+                "ipykernel",
+                "pip",
+            ],
+        ),
+        (
+            "Installing 1 pip dependencies for environment team",
+            [
+                "/envs/k/bin/python",
+                "-m",
+                "pip",
+                "install",
+                "--no-input",
+                "--disable-pip-version-check",
+                "--",
+                "pandas",
+            ],
+        ),
     ]
     assert build_steps(spec(condaDependencies=["numpy"]), "/e", "x", "conda")[0][1][-2:] == ["numpy", "ipykernel"]
 
 
 def test_builds_see_only_the_variables_kept():
-    environ = {"PATH": "/bin", "PIP_INDEX_URL": "https://pypi.example/simple", "LC_ALL": "C.UTF-8",
-               "SUBMARINE_ADMIN_TOKEN": "secret", "JUPYTERHUB_API_TOKEN": "secret"}
+    environ = {
+        "PATH": "/bin",
+        "PIP_INDEX_URL": "https://pypi.example/simple",
+        "LC_ALL": "C.UTF-8",
+        "SUBMARINE_ADMIN_TOKEN": "secret",
+        "JUPYTERHUB_API_TOKEN": "secret",
+    }
     assert build_environ(["PATH", "PIP_*", "LC_*"], environ) == {
-        "PATH": "/bin", "PIP_INDEX_URL": "https://pypi.example/simple", "LC_ALL": "C.UTF-8"}
+        "PATH": "/bin",
+        "PIP_INDEX_URL": "https://pypi.example/simple",
+        "LC_ALL": "C.UTF-8",
+    }
 
 
 def test_kernel_json():
     assert HUB_ENVIRONMENT.kernel_json("notebook-env") == {
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "notebook-env", "language": "python", "metadata": {"debugger": True}}
+        "display_name": "notebook-env",
+        "language": "python",
+        "metadata": {"debugger": True},
+    }
     built = Environment("/envs/k/bin/python", "/envs/k").kernel_json("team")
     assert built["argv"][0] == "/envs/k/bin/python"
     assert built["env"] == {"PATH": "/envs/k/bin" + os.pathsep + "${PATH}"}
@@ -144,7 +203,7 @@ async def test_a_build_installs_the_pip_dependencies_once(tmp_path):
     # the pip step, then perhaps its latest output line (shown at most once a second)
     messages = [event["message"] for event in progress.events]
     pip_step = messages.index("Installing 1 pip dependencies for environment team ...")
-    assert all(m.startswith("Installing 1 pip dependencies for environment team: ") for m in messages[pip_step + 1:])
+    assert all(m.startswith("Installing 1 pip dependencies for environment team: ") for m in messages[pip_step + 1 :])
 
     again = ProgressLog()
     assert await builds.ensure(kernel, "team", again, env=ENV) == environment
@@ -168,8 +227,9 @@ async def test_concurrent_starts_share_one_build(tmp_path):
     assert len(set(environments)) == 1
     assert count_builds(builds, kernel) == 1
     # every start saw the build's progress
-    assert all("Installing 1 pip dependencies for environment team ..." in [e["message"] for e in log.events]
-               for log in logs)
+    assert all(
+        "Installing 1 pip dependencies for environment team ..." in [e["message"] for e in log.events] for log in logs
+    )
 
 
 BUILD_IN_ANOTHER_PROCESS = """
@@ -185,8 +245,15 @@ print(asyncio.run(Builds(sys.argv[1]).ensure(kernel, "team", ProgressLog(), env=
 def test_hub_processes_take_turns_and_share_the_build(tmp_path):
     root = tmp_path / "environments"
     dependency = requirement(make_wheel(tmp_path, "gamma"))
-    processes = [subprocess.Popen([sys.executable, "-c", BUILD_IN_ANOTHER_PROCESS, str(root), dependency],
-                                  env=ENV, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", BUILD_IN_ANOTHER_PROCESS, str(root), dependency],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     pythons = {process.communicate(timeout=300)[0].strip() for process in processes}
     assert [process.returncode for process in processes] == [0, 0]
     assert len(pythons) == 1
@@ -229,8 +296,11 @@ async def test_conda_dependencies_without_conda(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     builds = Builds(str(tmp_path / "environments"))
     kernel = spec(condaDependencies=["numpy"])
-    with pytest.raises(BuildError, match="^Environment team has conda dependencies, and the hub has no conda: none of "
-                                         r"conda, mamba, micromamba is on the hub's PATH \("):
+    with pytest.raises(
+        BuildError,
+        match="^Environment team has conda dependencies, and the hub has no conda: none of "
+        r"conda, mamba, micromamba is on the hub's PATH \(",
+    ):
         await builds.ensure(kernel, "team", ProgressLog())
     with pytest.raises(BuildError, match="'/opt/nothing/conda' is not a program"):
         await builds.ensure(kernel, "team", ProgressLog(), conda_path="/opt/nothing/conda")
@@ -255,13 +325,18 @@ async def test_conda_dependencies_are_built_with_conda_then_pip(tmp_path):
     conda.chmod(0o755)
     argv_log = tmp_path / "conda-argv.jsonl"
     builds = Builds(str(tmp_path / "environments"))
-    kernel = spec(channels=["conda-forge"], condaDependencies=["numpy>=1.24"],
-                  pipDependencies=[requirement(make_wheel(tmp_path, "epsilon", source="VALUE = 5\n"))])
-    environment = await builds.ensure(kernel, "science", ProgressLog(), conda_path=str(conda),
-                                      env={**ENV, "FAKE_CONDA_LOG": str(argv_log)})
+    kernel = spec(
+        channels=["conda-forge"],
+        condaDependencies=["numpy>=1.24"],
+        pipDependencies=[requirement(make_wheel(tmp_path, "epsilon", source="VALUE = 5\n"))],
+    )
+    environment = await builds.ensure(
+        kernel, "science", ProgressLog(), conda_path=str(conda), env={**ENV, "FAKE_CONDA_LOG": str(argv_log)}
+    )
     assert argv_log.read_text().splitlines() == [
         f'["create", "--prefix", "{environment.prefix}", "--yes", "-c", "conda-forge", "--", "numpy>=1.24", '
-        '"ipykernel", "pip"]']
+        '"ipykernel", "pip"]'
+    ]
     assert python_says(environment, "import epsilon; print(epsilon.VALUE)") == "5"
 
 

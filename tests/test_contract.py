@@ -4,43 +4,74 @@ pure validation and translation."""
 import pytest
 
 from hub_service import specs, statuses
-from hub_service.envelope import ApiError, envelope
-from hub_service.records import server_name
-from submarine_spawner.contract import REQUEST_FIELDS, AdmittedSpec, EnvironmentSpec, StartRequest, admitted, notebook_spec
+from hub_service.api.base import envelope
+from hub_service.errors import ApiError
+from hub_service.rows import server_name
+from submarine_spawner.contract import (
+    REQUEST_FIELDS,
+    AdmittedSpec,
+    EnvironmentSpec,
+    StartRequest,
+    admitted,
+    notebook_spec,
+)
 from submarine_spawner.resources import ResourcePolicy
 
-ENVIRONMENT = {"name": "notebook-env", "dockerImage": "apache/submarine:jupyter-notebook-0.8.0",
-               "kernelSpec": {"name": "submarine_jupyter_py3", "channels": ["defaults"],
-                              "condaDependencies": [], "pipDependencies": []},
-               "description": None, "image": None}
-REQUEST = {"environment": {"name": "notebook-env"}, "namespace": "default", "envVars": {"TEST_ENV": "test"},
-           "resources": "cpu=1,memory=1.0Gi"}
-SPEC = notebook_spec("test-nb", "e9ca23d68d884d4ebb19d07889727dae", "default", ENVIRONMENT,
-                     {"envVars": {"TEST_ENV": "test"}, "resources": "cpu=1,memory=1.0Gi"})
+ENVIRONMENT = {
+    "name": "notebook-env",
+    "dockerImage": "apache/submarine:jupyter-notebook-0.8.0",
+    "kernelSpec": {
+        "name": "submarine_jupyter_py3",
+        "channels": ["defaults"],
+        "condaDependencies": [],
+        "pipDependencies": [],
+    },
+    "description": None,
+    "image": None,
+}
+REQUEST = {
+    "environment": {"name": "notebook-env"},
+    "namespace": "default",
+    "envVars": {"TEST_ENV": "test"},
+    "resources": "cpu=1,memory=1.0Gi",
+}
+SPEC = notebook_spec(
+    "test-nb",
+    "e9ca23d68d884d4ebb19d07889727dae",
+    "default",
+    ENVIRONMENT,
+    {"envVars": {"TEST_ENV": "test"}, "resources": "cpu=1,memory=1.0Gi"},
+)
 
 
 def request(options, policy=None):
-    return specs.validate(StartRequest, options, policy, prefix="user_options", names=REQUEST_FIELDS)
+    return specs.validate(StartRequest, options, {"policy": policy}, prefix="user_options", names=REQUEST_FIELDS)
 
 
 def test_a_request_names_its_environment_only():
     """An image, a kernelSpec or an id a client sends is never read."""
-    sent = {**REQUEST, "notebookId": "notebook_1_0001",
-            "environment": {"name": "notebook-env", "dockerImage": "evil/image", "kernelSpec": {"name": "x"}}}
+    sent = {
+        **REQUEST,
+        "notebookId": "notebook_1_0001",
+        "environment": {"name": "notebook-env", "dockerImage": "evil/image", "kernelSpec": {"name": "x"}},
+    }
     asked = request(sent)
     assert asked.environment.model_dump() == {"name": "notebook-env"}
     assert asked.envVars == {"TEST_ENV": "test"} and asked.resources == "cpu=1,memory=1.0Gi"
 
 
-@pytest.mark.parametrize("change,words", [
-    ({"envVars": {"JUPYTERHUB_USER": "x"}}, "'JUPYTERHUB_USER' is reserved"),
-    ({"envVars": {"PATH": "/evil"}}, "'PATH' is reserved"),
-    ({"envVars": {"X" * 120_000: "1"}}, "longer than 128 characters"),
-    ({"resources": "cpu=lots"}, "spec.resources: cpu=lots"),
-    ({"resources": "cpu=8"}, "over this hub's cap of 2"),
-    ({"namespace": "Kube System"}, "meta.namespace: 'Kube System' does not match"),
-    ({"surprise": 1}, "user_options.surprise: is not a known field"),
-])
+@pytest.mark.parametrize(
+    "change,words",
+    [
+        ({"envVars": {"JUPYTERHUB_USER": "x"}}, "'JUPYTERHUB_USER' is reserved"),
+        ({"envVars": {"PATH": "/evil"}}, "'PATH' is reserved"),
+        ({"envVars": {"X" * 120_000: "1"}}, "longer than 128 characters"),
+        ({"resources": "cpu=lots"}, "spec.resources: cpu=lots"),
+        ({"resources": "cpu=8"}, "over this hub's cap of 2"),
+        ({"namespace": "Kube System"}, "meta.namespace: 'Kube System' does not match"),
+        ({"surprise": 1}, "user_options.surprise: is not a known field"),
+    ],
+)
 def test_a_request_is_refused_with_the_field_and_the_rule(change, words):
     with pytest.raises(ApiError) as caught:
         request({**REQUEST, **change}, ResourcePolicy(max_cpu=2))
@@ -49,9 +80,14 @@ def test_a_request_is_refused_with_the_field_and_the_rule(change, words):
 
 def test_the_admitted_spec_of_a_notebook_and_what_the_hub_keeps():
     spec = admitted("notebook_1626160071451_0001", SPEC)
-    assert spec.model_dump() == {"notebookId": "notebook_1626160071451_0001", "namespace": "default",
-                                 "environment": EnvironmentSpec.model_validate(ENVIRONMENT).model_dump(),
-                                 "envVars": {"TEST_ENV": "test"}, "resources": "cpu=1,memory=1.0Gi", "volumes": []}
+    assert spec.model_dump() == {
+        "notebookId": "notebook_1626160071451_0001",
+        "namespace": "default",
+        "environment": EnvironmentSpec.model_validate(ENVIRONMENT).model_dump(),
+        "envVars": {"TEST_ENV": "test"},
+        "resources": "cpu=1,memory=1.0Gi",
+        "volumes": [],
+    }
     # the hub keeps the request: sent again, it asks for the same notebook
     assert spec.user_options() == {**REQUEST, "notebookId": "notebook_1626160071451_0001"}
     assert request(spec.user_options()).environment.name == "notebook-env"
@@ -78,9 +114,14 @@ def test_other_names_get_a_stable_valid_server_name(name):
 
 
 def test_request_folds_resource_fields():
-    request = specs.validate(specs.NotebookRequest, {
-        "meta": {"name": "nb"}, "environment": {"name": "notebook-env", "dockerImage": "ignored"},
-        "spec": {"resources": "cpu=1", "memory": "2Gi", "gpu": "1"}})
+    request = specs.validate(
+        specs.NotebookRequest,
+        {
+            "meta": {"name": "nb"},
+            "environment": {"name": "notebook-env", "dockerImage": "ignored"},
+            "spec": {"resources": "cpu=1", "memory": "2Gi", "gpu": "1"},
+        },
+    )
     assert request.spec.resources == "cpu=1,memory=2Gi,nvidia.com/gpu=1"
 
 
@@ -96,24 +137,44 @@ def test_request_errors_name_every_field():
 
 def test_envelope_names_statuses_as_jax_rs_does():
     assert envelope(200, "m", [1])["status"] == "OK"
-    for code, name in [(400, "BAD_REQUEST"), (401, "UNAUTHORIZED"), (403, "FORBIDDEN"), (404, "NOT_FOUND"),
-                       (409, "CONFLICT"), (415, "UNSUPPORTED_MEDIA_TYPE"), (429, "TOO_MANY_REQUESTS"),
-                       (500, "INTERNAL_SERVER_ERROR"), (503, "SERVICE_UNAVAILABLE")]:
+    for code, name in [
+        (400, "BAD_REQUEST"),
+        (401, "UNAUTHORIZED"),
+        (403, "FORBIDDEN"),
+        (404, "NOT_FOUND"),
+        (409, "CONFLICT"),
+        (415, "UNSUPPORTED_MEDIA_TYPE"),
+        (429, "TOO_MANY_REQUESTS"),
+        (500, "INTERNAL_SERVER_ERROR"),
+        (503, "SERVICE_UNAVAILABLE"),
+    ]:
         body = envelope(code, "why")
-        assert body == {"status": name, "code": code, "success": False, "message": "why", "result": None,
-                        "attributes": {}}
+        assert body == {
+            "status": name,
+            "code": code,
+            "success": False,
+            "message": "why",
+            "result": None,
+            "attributes": {},
+        }
 
 
-@pytest.mark.parametrize("server,current,expected", [
-    ({"ready": True}, "creating", ("running", "The notebook instance is running")),
-    ({"ready": True}, "running", None),
-    ({"ready": False, "pending": "spawn"}, "waiting", None),
-    ({"ready": False, "pending": "spawn"}, "stopped", ("creating", "The notebook instance is creating")),
-    ({"ready": False, "pending": "stop"}, "running", ("terminating", "The notebook instance is stopping")),
-    ({"ready": False, "pending": None}, "running", ("stopped", "The notebook instance is stopped")),
-    ({"ready": False, "pending": None}, "failed", None),
-    ({"ready": False, "pending": None, "state": {"last_exit": {"status": 1, "message": "exit status 1"}}},
-     "running", ("failed", "The notebook server exited unexpectedly (exit status 1)")),
-])
+@pytest.mark.parametrize(
+    "server,current,expected",
+    [
+        ({"ready": True}, "creating", ("running", "The notebook instance is running")),
+        ({"ready": True}, "running", None),
+        ({"ready": False, "pending": "spawn"}, "waiting", None),
+        ({"ready": False, "pending": "spawn"}, "stopped", ("creating", "The notebook instance is creating")),
+        ({"ready": False, "pending": "stop"}, "running", ("terminating", "The notebook instance is stopping")),
+        ({"ready": False, "pending": None}, "running", ("stopped", "The notebook instance is stopped")),
+        ({"ready": False, "pending": None}, "failed", None),
+        (
+            {"ready": False, "pending": None, "state": {"last_exit": {"status": 1, "message": "exit status 1"}}},
+            "running",
+            ("failed", "The notebook server exited unexpectedly (exit status 1)"),
+        ),
+    ],
+)
 def test_status_from_the_hubs_server_model(server, current, expected):
     assert statuses.from_server(server, current) == expected

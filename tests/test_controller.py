@@ -29,8 +29,9 @@ HUB_TIMEOUT = 15
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def faulty_hub(request, tmp_path_factory):
     data = tmp_path_factory.mktemp(f"faults-{request.param}")
-    settings = (f"c.SubmarineService.request_timeout = {REQUEST_TIMEOUT}\n"
-                f"c.SubmarineService.hub_timeout = {HUB_TIMEOUT}\n")
+    settings = (
+        f"c.SubmarineService.request_timeout = {REQUEST_TIMEOUT}\nc.SubmarineService.hub_timeout = {HUB_TIMEOUT}\n"
+    )
     extra = {"SUBMARINE_EXTRA_CONFIG": str(extra_config(data, settings))}
     if request.param == "sqlite":
         hub = Hub(data, **extra).start()
@@ -64,10 +65,16 @@ def hub_servers(hub, owner):
     return set((hub.hub_user(owner) or {}).get("servers", {})) - {""}
 
 
-@pytest.mark.parametrize("call,when", [
-    ("ensure_user", "after"), ("create_server", "before"), ("create_server", "after"),
-    ("start_server", "before"), ("start_server", "after"),
-])
+@pytest.mark.parametrize(
+    "call,when",
+    [
+        ("ensure_user", "after"),
+        ("create_server", "before"),
+        ("create_server", "after"),
+        ("start_server", "before"),
+        ("start_server", "after"),
+    ],
+)
 def test_a_create_cut_off_by_a_crash_converges(faulty_hub, unique, call, when):
     hub = faulty_hub
     owner = f"crash-{unique}"
@@ -112,6 +119,7 @@ def test_a_stop_cut_off_by_a_crash_is_carried_out(faulty_hub, unique):
 
 # --- a hub that does not answer, or fails ------------------------------------------------------
 
+
 def thaw(hub):
     """Let a hub the service froze (tests/faults.py) run again."""
     os.kill(hub.proc.pid, signal.SIGCONT)
@@ -131,8 +139,7 @@ def test_a_create_the_hub_does_not_answer_is_called_off_and_never_happens(faulty
     hub = faulty_hub
     owner = f"frozen-{unique}"
     api = hub.client(owner)
-    response = frozen_call(hub, api, "create_server", "POST", "/api/v1/notebook",
-                           notebook_body("never", resources=""))
+    response = frozen_call(hub, api, "create_server", "POST", "/api/v1/notebook", notebook_body("never", resources=""))
     assert response.status_code == 503, response.text
     body = response.json()
     assert body["status"] == "SERVICE_UNAVAILABLE" and "not created" in body["message"]
@@ -191,12 +198,17 @@ def test_a_hub_that_fails_a_create_leaves_nothing(faulty_hub, unique):
 
 # --- races between the requests on one notebook -------------------------------------------------
 
+
 def test_a_new_owners_parallel_first_creates_all_succeed(faulty_hub, unique):
     hub = faulty_hub
     owner = f"fresh-{unique}"
     with ThreadPoolExecutor(10) as pool:
-        replies = list(pool.map(lambda i: hub.admin.call("POST", "/api/v1/notebook",
-                                                         notebook_body(f"first-{i}", owner, resources="")), range(10)))
+        replies = list(
+            pool.map(
+                lambda i: hub.admin.call("POST", "/api/v1/notebook", notebook_body(f"first-{i}", owner, resources="")),
+                range(10),
+            )
+        )
     assert [code for code, _ in replies] == [200] * 10, replies
     for _, body in replies:
         hub.admin.call("DELETE", f"/api/v1/notebook/{body['result']['notebookId']}")
@@ -209,14 +221,18 @@ def test_racing_changes_of_one_notebook_answer_no_5xx_and_a_delete_wins(faulty_h
     code, body = api.call("POST", "/api/v1/notebook", notebook_body("contested", resources=""))
     notebook_id = body["result"]["notebookId"]
     url = f"/api/v1/notebook/{notebook_id}"
-    actions = [("POST", url + "/stop", None), ("POST", url + "/start", None),
-               ("PATCH", url, {"spec": {"envVars": {"ROUND": "x"}}}), ("GET", url, None)] * 4
+    actions = [
+        ("POST", url + "/stop", None),
+        ("POST", url + "/start", None),
+        ("PATCH", url, {"spec": {"envVars": {"ROUND": "x"}}}),
+        ("GET", url, None),
+    ] * 4
     actions.insert(9, ("DELETE", url, None))
     with ThreadPoolExecutor(8) as pool:
         replies = list(pool.map(lambda action: api.call(*action), actions))
     assert all(code < 500 for code, _ in replies), replies
     assert {code for code, _ in replies} <= {200, 202, 404, 409}, replies
-    deletes = [code for (method, _, _), (code, _) in zip(actions, replies) if method == "DELETE"]
+    deletes = [code for (method, _, _), (code, _) in zip(actions, replies, strict=True) if method == "DELETE"]
     assert deletes in ([200], [202])
     assert api.call("GET", url)[0] == 404
     wait_for(lambda: not hub_servers(hub, owner), 90, 0.5, "the deleted notebook's server to go")

@@ -5,20 +5,21 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from hub_service import db, store
-from hub_service.envelope import ApiError
+from hub_service import store
+from hub_service.errors import ApiError
 from hub_service.ids import IdGenerator, insert_with_fresh_id
+from hub_service.store import schema
 
 SEED = [{"name": "notebook-env", "dockerImage": "img:1"}]
 
 
 def environment(environment_id, name):
-    now = db.utcnow()
+    now = schema.utcnow()
     return {"environment_id": environment_id, "name": name, "spec": {}, "created": now, "updated": now}
 
 
 async def with_database(url, work):
-    database = db.Database(url)
+    database = schema.Database(url)
     try:
         return await work(database)
     finally:
@@ -26,27 +27,29 @@ async def with_database(url, work):
 
 
 def test_upgrade_seeds_once(db_url):
-    db.upgrade(db_url, SEED)
-    db.upgrade(db_url, SEED + [{"name": "other", "dockerImage": "img:2"}])  # already at head: no reseed
+    schema.upgrade(db_url, SEED)
+    schema.upgrade(db_url, SEED + [{"name": "other", "dockerImage": "img:2"}])  # already at head: no reseed
 
     async def names(database):
         return await database.run(
-            lambda connection: connection.execute(select(db.environments.c.name)).scalars().all())
+            lambda connection: connection.execute(select(schema.environments.c.name)).scalars().all()
+        )
 
     assert asyncio.run(with_database(db_url, names)) == ["notebook-env"]
 
 
 def test_replicas_started_in_the_same_millisecond_get_distinct_ids(db_url):
     """Two id generators with one start time: the primary key catches it, the loser reseeds."""
-    db.upgrade(db_url, [])
+    schema.upgrade(db_url, [])
     first, second = IdGenerator("environment"), IdGenerator("environment")
     second.start = first.start
 
     async def insert_all(database):
         made = []
         for i, ids in enumerate([first, second, first, second]):
-            row = await insert_with_fresh_id(database, ids, lambda eid, i=i: environment(eid, f"e{i}"),
-                                             store.insert_environment)
+            row = await insert_with_fresh_id(
+                database, ids, lambda eid, i=i: environment(eid, f"e{i}"), store.insert_environment
+            )
             made.append(row["environment_id"])
         return made
 
@@ -56,7 +59,7 @@ def test_replicas_started_in_the_same_millisecond_get_distinct_ids(db_url):
 
 
 def test_a_conflict_the_insert_names_is_its_error(db_url):
-    db.upgrade(db_url, SEED)
+    schema.upgrade(db_url, SEED)
 
     def insert(connection, row):
         if store.environment(connection, row["name"]):
@@ -64,8 +67,9 @@ def test_a_conflict_the_insert_names_is_its_error(db_url):
         store.insert_environment(connection, row)
 
     async def duplicate(database):
-        await insert_with_fresh_id(database, IdGenerator("environment"), lambda eid: environment(eid, "notebook-env"),
-                                   insert)
+        await insert_with_fresh_id(
+            database, IdGenerator("environment"), lambda eid: environment(eid, "notebook-env"), insert
+        )
 
     with pytest.raises(ApiError) as caught:
         asyncio.run(with_database(db_url, duplicate))
@@ -73,11 +77,12 @@ def test_a_conflict_the_insert_names_is_its_error(db_url):
 
 
 def test_times_come_back_in_utc(db_url):
-    db.upgrade(db_url, SEED)
+    schema.upgrade(db_url, SEED)
 
     async def created(database):
-        return await database.run(lambda connection: connection.execute(
-            select(db.environments.c.created)).scalar())
+        return await database.run(
+            lambda connection: connection.execute(select(schema.environments.c.created)).scalar()
+        )
 
     value = asyncio.run(with_database(db_url, created))
     assert value.utcoffset().total_seconds() == 0

@@ -6,9 +6,12 @@ from .harness import Api, notebook_body
 
 
 def env_spec(name, image="python:3.11-slim", **extra):
-    return {"name": name, "dockerImage": image,
-            "kernelSpec": {"name": "python3", "channels": ["defaults"], "condaDependencies": [],
-                           "pipDependencies": []}, **extra}
+    return {
+        "name": name,
+        "dockerImage": image,
+        "kernelSpec": {"name": "python3", "channels": ["defaults"], "condaDependencies": [], "pipDependencies": []},
+        **extra,
+    }
 
 
 def test_seeded_environments(hub, alice):
@@ -20,8 +23,12 @@ def test_seeded_environments(hub, alice):
     for name in ("notebook-env", "notebook-gpu-env"):
         assert re.match(r"^environment_\d{13}_\d{4,}$", seeded[name]["environmentId"])
         spec = seeded[name]["environmentSpec"]
-        assert spec["kernelSpec"] == {"name": "submarine_jupyter_py3", "channels": ["defaults"],
-                                      "condaDependencies": [], "pipDependencies": []}
+        assert spec["kernelSpec"] == {
+            "name": "submarine_jupyter_py3",
+            "channels": ["defaults"],
+            "condaDependencies": [],
+            "pipDependencies": [],
+        }
         assert spec["dockerImage"].startswith("apache/submarine:jupyter-notebook")
     code, body = api.call("GET", "/api/v1/environment/notebook-gpu-env")
     assert code == 200 and body["result"] == seeded["notebook-gpu-env"]
@@ -55,13 +62,16 @@ def test_crud_by_an_admin(hub, unique):
 def test_users_read_but_do_not_write(hub, alice, unique):
     _, api = alice
     name = f"env-{unique}"
-    for method, url, body in [("POST", "/api/v1/environment", env_spec(name)),
-                              ("PATCH", "/api/v1/environment/notebook-env", {"dockerImage": "x"}),
-                              ("DELETE", "/api/v1/environment/notebook-env", None)]:
+    for method, url, body in [
+        ("POST", "/api/v1/environment", env_spec(name)),
+        ("PATCH", "/api/v1/environment/notebook-env", {"dockerImage": "x"}),
+        ("DELETE", "/api/v1/environment/notebook-env", None),
+    ]:
         code, reply = api.call(method, url, body)
         assert code == 403 and "custom:submarine:environments" in reply["message"], reply
-    assert hub.admin.call("GET", "/api/v1/environment/notebook-env")[1]["result"]["environmentSpec"][
-        "dockerImage"] != "x"
+    assert (
+        hub.admin.call("GET", "/api/v1/environment/notebook-env")[1]["result"]["environmentSpec"]["dockerImage"] != "x"
+    )
 
 
 def test_the_custom_scope_lets_a_user_write(hub, unique):
@@ -82,10 +92,16 @@ def test_bad_environments(hub, unique):
         ({"name": f"e-{unique}"}, "dockerImage", "is required"),
         ({"name": "bad name", "dockerImage": "x"}, "name", "does not match"),
         ({"name": f"e-{unique}", "dockerImage": "has space"}, "dockerImage", "does not match"),
-        ({"name": f"e-{unique}", "dockerImage": "x", "kernelSpec": {"name": "a b"}}, "kernelSpec.name",
-         "does not match"),
-        ({"name": f"e-{unique}", "dockerImage": "x", "kernelSpec": {"pipDependencies": "numpy"}},
-         "kernelSpec.pipDependencies", "list"),
+        (
+            {"name": f"e-{unique}", "dockerImage": "x", "kernelSpec": {"name": "a b"}},
+            "kernelSpec.name",
+            "does not match",
+        ),
+        (
+            {"name": f"e-{unique}", "dockerImage": "x", "kernelSpec": {"pipDependencies": "numpy"}},
+            "kernelSpec.pipDependencies",
+            "list",
+        ),
         ({"name": f"e-{unique}", "dockerImage": "x", "extra": 1}, "extra", "not a known field"),
     ]
     for body, field, rule in cases:

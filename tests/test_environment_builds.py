@@ -9,9 +9,8 @@ on its PATH.
 import fcntl
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
-
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -23,19 +22,29 @@ from .harness import Api, Hub, notebook_body, wait_for
 from .lab import lab, run_in_kernel
 from .wheels import make_wheel, requirement
 
-HOSTILE = ["pkg; touch {marker}", "$(touch {marker})", "`touch {marker}`", "pkg\ntouch {marker}",
-           "-r /etc/passwd", "--index-url=https://evil.example/simple"]
+HOSTILE = [
+    "pkg; touch {marker}",
+    "$(touch {marker})",
+    "`touch {marker}`",
+    "pkg\ntouch {marker}",
+    "-r /etc/passwd",
+    "--index-url=https://evil.example/simple",
+]
 
 
 def path_without_conda() -> str:
-    return os.pathsep.join(directory for directory in os.environ["PATH"].split(os.pathsep)
-                           if not any(os.path.exists(os.path.join(directory, name)) for name in CONDA_PROGRAMS))
+    return os.pathsep.join(
+        directory
+        for directory in os.environ["PATH"].split(os.pathsep)
+        if not any(os.path.exists(os.path.join(directory, name)) for name in CONDA_PROGRAMS)
+    )
 
 
 @pytest.fixture(scope="module")
 def build_hub(tmp_path_factory):
-    hub = Hub(tmp_path_factory.mktemp("build-hub"), SUBMARINE_ALLOW_PIP_URLS="1", PIP_NO_INDEX="1",
-              PATH=path_without_conda()).start()
+    hub = Hub(
+        tmp_path_factory.mktemp("build-hub"), SUBMARINE_ALLOW_PIP_URLS="1", PIP_NO_INDEX="1", PATH=path_without_conda()
+    ).start()
     yield hub
     hub.stop()
 
@@ -45,8 +54,9 @@ def kernel_spec(name="team_py3", pip=(), conda=()):
 
 
 def make_environment(hub, name, spec):
-    code, body = hub.admin.call("POST", "/api/v1/environment", {"name": name, "dockerImage": "python:3.11-slim",
-                                                               "kernelSpec": spec})
+    code, body = hub.admin.call(
+        "POST", "/api/v1/environment", {"name": name, "dockerImage": "python:3.11-slim", "kernelSpec": spec}
+    )
     assert code == 200, body
 
 
@@ -56,8 +66,9 @@ def build_log(hub, spec) -> str:
 
 
 def create(api, name, environment, env_vars=None):
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body(name, environment=environment, resources="",
-                                                                   env_vars=env_vars))
+    code, body = api.call(
+        "POST", "/api/v1/notebook", notebook_body(name, environment=environment, resources="", env_vars=env_vars)
+    )
     assert code == 200, body
     return body["result"]["notebookId"]
 
@@ -68,7 +79,7 @@ def progress_events(hub, owner, server):
         assert response.status_code == 200, response.text
         for line in response.iter_lines(decode_unicode=True):
             if line.startswith("data:"):
-                yield json.loads(line[len("data:"):])
+                yield json.loads(line[len("data:") :])
 
 
 def test_a_notebook_runs_code_in_its_environments_kernel(build_hub, tmp_path, unique):
@@ -86,9 +97,17 @@ def test_a_notebook_runs_code_in_its_environments_kernel(build_hub, tmp_path, un
     kernelspecs = lab(build_hub, owner, "analysis", token).get("/api/kernelspecs").json()
     assert kernelspecs["default"] == "team_py3"
     assert kernelspecs["kernelspecs"]["team_py3"]["spec"]["display_name"] == environment
-    output = run_in_kernel(build_hub, owner, "analysis", token, "team_py3", (
-        f"import os, sys, teampkg_{unique}\n"
-        f"print(teampkg_{unique}.GREETING, os.environ['TEST_ENV'], sys.prefix, sep='\\n')"))
+    output = run_in_kernel(
+        build_hub,
+        owner,
+        "analysis",
+        token,
+        "team_py3",
+        (
+            f"import os, sys, teampkg_{unique}\n"
+            f"print(teampkg_{unique}.GREETING, os.environ['TEST_ENV'], sys.prefix, sep='\\n')"
+        ),
+    )
     greeting, env_value, prefix = output.splitlines()
     assert greeting == "hello from the environment" and env_value == "from the notebook"
     assert prefix.startswith(str(build_hub.data_dir / "environments"))
@@ -106,8 +125,14 @@ def test_an_environment_without_dependencies_runs_on_the_hubs_python(build_hub, 
     kernelspecs = lab(build_hub, owner, "plain", token).get("/api/kernelspecs").json()
     assert kernelspecs["default"] == "submarine_jupyter_py3"
     assert kernelspecs["kernelspecs"]["submarine_jupyter_py3"]["spec"]["display_name"] == "notebook-env"
-    output = run_in_kernel(build_hub, owner, "plain", token, "submarine_jupyter_py3",
-                           "import os, sys; print(sys.executable, os.environ['TEST_ENV'])")
+    output = run_in_kernel(
+        build_hub,
+        owner,
+        "plain",
+        token,
+        "submarine_jupyter_py3",
+        "import os, sys; print(sys.executable, os.environ['TEST_ENV'])",
+    )
     assert output.split() == [sys.executable, "test"]  # no build: the hub's own Python
     assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] == 200
 
@@ -126,8 +151,11 @@ def test_progress_says_what_the_build_does_and_waits_for_another_hub(build_hub, 
         notebook_id = create(api, "watched", environment)
         waiting = f"Waiting for another hub process building environment {environment} ..."
         # the API's reason is the latest progress message
-        wait_for(lambda: api.call("GET", f"/api/v1/notebook/{notebook_id}")[1]["result"]["reason"] == waiting,
-                 60, what="the reason to say the build waits")
+        wait_for(
+            lambda: api.call("GET", f"/api/v1/notebook/{notebook_id}")[1]["result"]["reason"] == waiting,
+            60,
+            what="the reason to say the build waits",
+        )
         assert api.call("GET", f"/api/v1/notebook/{notebook_id}")[1]["result"]["status"] == "creating"
         messages = []
         for event in progress_events(build_hub, owner, "watched"):
@@ -137,8 +165,10 @@ def test_progress_says_what_the_build_does_and_waits_for_another_hub(build_hub, 
             if event.get("ready") or event.get("failed"):
                 break
     assert messages[-1].startswith("Server ready"), messages
-    assert {f"Creating a virtual environment for environment {environment} ...",
-            f"Installing 1 pip dependencies for environment {environment} ..."} <= set(messages), messages
+    assert {
+        f"Creating a virtual environment for environment {environment} ...",
+        f"Installing 1 pip dependencies for environment {environment} ...",
+    } <= set(messages), messages
     assert any(message.startswith("Starting JupyterLab locally") for message in messages), messages
     build_hub.wait_status(api, notebook_id, "running")
     assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] == 200
@@ -164,8 +194,10 @@ def test_notebooks_of_one_environment_share_one_build(build_hub, tmp_path, uniqu
     running = build_hub.wait_status(api, later, "running")
     assert build_log(build_hub, spec).count(" building environment ") == 1
     assert running["status"] == "running"
-    prefixes = {run_in_kernel(build_hub, owner, name, token, "shared", "import sys; print(sys.prefix)").strip()
-                for name in ["one", "four"]}
+    prefixes = {
+        run_in_kernel(build_hub, owner, name, token, "shared", "import sys; print(sys.prefix)").strip()
+        for name in ["one", "four"]
+    }
     assert len(prefixes) == 1
     for notebook_id in [*notebook_ids, later]:
         assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] == 200
@@ -182,8 +214,9 @@ def test_a_failing_build_fails_the_notebook_and_is_not_kept(build_hub, unique):
         notebook_id = create(api, f"broken-{attempt}", environment)
         failed = build_hub.wait_status(api, notebook_id, "failed", timeout=300)
         reason = failed["reason"]
-        assert f"Installing 1 pip dependencies for environment {environment} failed (exit status 1): " in reason, \
+        assert f"Installing 1 pip dependencies for environment {environment} failed (exit status 1): " in reason, (
             reason
+        )
         assert f"No matching distribution found for no-such-package-{unique}" in reason, reason
         assert str(build_hub.data_dir / "environments" / f"{key}.log") in reason, reason
         assert not (build_hub.data_dir / "environments" / key).exists()
@@ -201,7 +234,8 @@ def test_conda_dependencies_without_conda_fail_saying_so(build_hub, unique):
     # the start fails at once: the reason is the hub's answer to the start, or its progress event
     assert failed["reason"].endswith(
         f"Environment {environment} has conda dependencies, and the hub has no conda: none of "
-        "conda, mamba, micromamba is on the hub's PATH (SubmarineLocalSpawner.conda_path)"), failed["reason"]
+        "conda, mamba, micromamba is on the hub's PATH (SubmarineLocalSpawner.conda_path)"
+    ), failed["reason"]
     assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] == 200
 
 
@@ -214,8 +248,9 @@ def test_hostile_dependencies_are_refused_and_never_run(build_hub, tmp_path, uni
     make_environment(build_hub, name, kernel_spec())
     for field in ("pipDependencies", "condaDependencies", "channels"):
         spec = {**kernel_spec(), field: ["numpy" if field != "channels" else "defaults", entry]}
-        code, body = admin.call("POST", "/api/v1/environment", {"name": f"{name}-new", "dockerImage": "img",
-                                                               "kernelSpec": spec})
+        code, body = admin.call(
+            "POST", "/api/v1/environment", {"name": f"{name}-new", "dockerImage": "img", "kernelSpec": spec}
+        )
         assert code == 400, body
         assert f"kernelSpec.{field}.1: " in body["message"] and repr(entry) in body["message"], body
         assert "expected" in body["message"] or "is not" in body["message"], body
@@ -226,10 +261,16 @@ def test_hostile_dependencies_are_refused_and_never_run(build_hub, tmp_path, uni
     # sends is never read; the notebook gets the catalogue's environment of that name
     owner = f"gi-{unique}"
     token = build_hub.user_token(owner)
-    options = {"notebookId": f"notebook_1_{unique}", "environment": {
-        "name": name, "dockerImage": "img", "kernelSpec": kernel_spec(pip=[entry])}}
-    response = requests.post(f"{build_hub.public}/hub/api/users/{owner}/servers/direct",
-                             json={"user_options": options}, headers={"Authorization": f"token {token}"}, timeout=60)
+    options = {
+        "notebookId": f"notebook_1_{unique}",
+        "environment": {"name": name, "dockerImage": "img", "kernelSpec": kernel_spec(pip=[entry])},
+    }
+    response = requests.post(
+        f"{build_hub.public}/hub/api/users/{owner}/servers/direct",
+        json={"user_options": options},
+        headers={"Authorization": f"token {token}"},
+        timeout=60,
+    )
     assert response.status_code in (201, 202), response.text
     api = Api(build_hub.direct, token)
     (notebook,) = api.call("GET", "/api/v1/notebook")[1]["result"]
@@ -239,8 +280,10 @@ def test_hostile_dependencies_are_refused_and_never_run(build_hub, tmp_path, uni
     build_hub.wait_status(api, notebook["notebookId"], "running")
     assert api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] == 200
     assert not marker.exists()
-    assert build_hub.admin.call("GET", f"/api/v1/environment/{name}")[1]["result"]["environmentSpec"][
-        "kernelSpec"] == kernel_spec()
+    assert (
+        build_hub.admin.call("GET", f"/api/v1/environment/{name}")[1]["result"]["environmentSpec"]["kernelSpec"]
+        == kernel_spec()
+    )
 
 
 def test_pip_urls_need_the_admin_setting(hub, build_hub, unique):
@@ -248,8 +291,9 @@ def test_pip_urls_need_the_admin_setting(hub, build_hub, unique):
     body = {"name": f"urls-{unique}", "dockerImage": "img", "kernelSpec": spec}
     code, reply = hub.admin.call("POST", "/api/v1/environment", body)  # the default: not allowed
     assert code == 400, reply
-    assert reply["message"] == ("kernelSpec.pipDependencies.0: pip dependency 'mypkg @ https://example.org/"
-                                "mypkg-1.0-py3-none-any.whl': URLs are not allowed on this hub (expected a PEP 508 "
-                                "requirement such as pandas, numpy>=1.26 or requests[socks]==2.32.3)")
+    assert reply["message"] == (
+        "kernelSpec.pipDependencies.0: pip dependency 'mypkg @ https://example.org/"
+        "mypkg-1.0-py3-none-any.whl': URLs are not allowed on this hub (expected a PEP 508 "
+        "requirement such as pandas, numpy>=1.26 or requests[socks]==2.32.3)"
+    )
     assert build_hub.admin.call("POST", "/api/v1/environment", body)[0] == 200
-

@@ -7,16 +7,16 @@ import time
 import pytest
 import requests
 
-from .harness import Api, Hub, notebook_body, wait_for
+from .harness import Hub, notebook_body, wait_for
 from .lab import lab, run_in_kernel
 from .test_auth import login
 from .test_isolation import hub_start, token_of
 
 KERNEL = "python3"
 SETTINGS = """
-c.SubmarineService.min_timeout = 1
+c.SubmarinePolicy.min_timeout = 1
 c.SubmarineService.cull_interval = 1
-c.SubmarineService.volumes = {"datasets": {"volume": {"persistentVolumeClaim": {"claimName": "datasets"}},
+c.SubmarinePolicy.volumes = {"datasets": {"volume": {"persistentVolumeClaim": {"claimName": "datasets"}},
                                            "mountPath": "/data"}}
 """
 
@@ -55,6 +55,7 @@ def running(hub, api, name, env):
 
 # --- who may use which ----------------------------------------------------------------------------
 
+
 def test_an_environment_for_a_group_is_for_its_members_at_every_door(gov_hub, unique):
     hub = gov_hub
     member, outsider = f"vision-{unique}", f"other-{unique}"
@@ -91,23 +92,31 @@ def test_an_environment_for_a_group_is_for_its_members_at_every_door(gov_hub, un
         assert api.call("DELETE", f"/api/v1/notebook/{made['notebookId']}")[0] in (200, 202)
 
 
-@pytest.mark.parametrize("pod,words", [
-    ({"volumes": ["secrets"]}, "pod.volumes.0: 'secrets' is not one of this hub's volumes (datasets)"),
-    ({"shmSize": "lots"}, "pod.shmSize"),
-    ({"tolerations": [{"key": "gpu", "operator": "Sometimes"}]}, "pod.tolerations.0.operator"),
-    ({"affinity": {"nodeAffinity": {"required": []}}}, "pod.affinity: nodeAffinity.required: is not a field"),
-    ({"imagePullSecrets": ["My Secret"]}, "pod.imagePullSecrets.0"),
-    ({"privileged": True}, "pod.privileged: is not a known field"),
-])
+@pytest.mark.parametrize(
+    "pod,words",
+    [
+        ({"volumes": ["secrets"]}, "pod.volumes.0: 'secrets' is not one of this hub's volumes (datasets)"),
+        ({"shmSize": "lots"}, "pod.shmSize"),
+        ({"tolerations": [{"key": "gpu", "operator": "Sometimes"}]}, "pod.tolerations.0.operator"),
+        ({"affinity": {"nodeAffinity": {"required": []}}}, "pod.affinity: nodeAffinity.required: is not a field"),
+        ({"imagePullSecrets": ["My Secret"]}, "pod.imagePullSecrets.0"),
+        ({"privileged": True}, "pod.privileged: is not a known field"),
+    ],
+)
 def test_pod_settings_are_checked(gov_hub, unique, pod, words):
-    code, body = gov_hub.admin.call("POST", "/api/v1/environment",
-                                    {"name": f"pods-{unique}", "dockerImage": "img", "pod": pod})
+    code, body = gov_hub.admin.call(
+        "POST", "/api/v1/environment", {"name": f"pods-{unique}", "dockerImage": "img", "pod": pod}
+    )
     assert code == 400 and words in body["message"], body
 
 
 def test_pod_settings_are_recorded_and_shown(gov_hub, unique):
-    pod = {"nodeSelector": {"accelerator": "nvidia"}, "shmSize": "1Gi", "volumes": ["datasets"],
-           "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}
+    pod = {
+        "nodeSelector": {"accelerator": "nvidia"},
+        "shmSize": "1Gi",
+        "volumes": ["datasets"],
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    }
     made = environment(gov_hub, f"pods-{unique}", pod=pod)
     assert made["pod"]["nodeSelector"] == {"accelerator": "nvidia"} and made["pod"]["volumes"] == ["datasets"]
     api = gov_hub.client(f"pods-{unique}")
@@ -118,6 +127,7 @@ def test_pod_settings_are_recorded_and_shown(gov_hub, unique):
 
 # --- lifecycle ------------------------------------------------------------------------------------
 
+
 def test_deprecation_and_redirect_move_notebooks_at_their_next_start(gov_hub, unique):
     hub = gov_hub
     api = hub.client(f"mover-{unique}")
@@ -127,8 +137,9 @@ def test_deprecation_and_redirect_move_notebooks_at_their_next_start(gov_hub, un
     notebook = running(hub, api, "moving", old)
     notebook_id = notebook["notebookId"]
     assert notebook["pendingRestart"] is False
-    code, body = hub.admin.call("PATCH", f"/api/v1/environment/{old}",
-                                {"deprecated": "Python 3.9 is out of support", "redirectTo": new})
+    code, body = hub.admin.call(
+        "PATCH", f"/api/v1/environment/{old}", {"deprecated": "Python 3.9 is out of support", "redirectTo": new}
+    )
     assert code == 200, body
     code, body = create(api, "fresh", old)
     assert code == 409 and "Python 3.9 is out of support" in body["message"] and f"use '{new}'" in body["message"]
@@ -173,6 +184,7 @@ def test_a_changed_environment_reaches_its_notebooks_at_their_next_start_only(go
 
 # --- run-time policy ------------------------------------------------------------------------------
 
+
 def test_an_idle_notebook_is_stopped_saying_why_and_a_busy_kernel_keeps_one_alive(gov_hub, unique):
     hub = gov_hub
     owner = f"idle-{unique}"
@@ -205,15 +217,18 @@ def test_a_notebook_past_its_maximum_run_time_is_stopped_saying_so(gov_hub, uniq
     assert api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] in (200, 202)
 
 
-@pytest.mark.parametrize("field,value,words", [("idleTimeout", 0, "greater than 0"),
-                                               ("maxRuntime", -5, "greater than 0")])
+@pytest.mark.parametrize(
+    "field,value,words", [("idleTimeout", 0, "greater than 0"), ("maxRuntime", -5, "greater than 0")]
+)
 def test_run_time_policies_are_checked(gov_hub, unique, field, value, words):
-    code, body = gov_hub.admin.call("POST", "/api/v1/environment",
-                                    {"name": f"bad-{unique}", "dockerImage": "img", field: value})
+    code, body = gov_hub.admin.call(
+        "POST", "/api/v1/environment", {"name": f"bad-{unique}", "dockerImage": "img", field: value}
+    )
     assert code == 400 and field in body["message"] and words in body["message"], body
 
 
 # --- sharing --------------------------------------------------------------------------------------
+
 
 def test_a_notebook_shared_with_a_colleague_and_then_not(gov_hub, unique):
     hub = gov_hub
@@ -238,16 +253,24 @@ def test_a_notebook_shared_with_a_colleague_and_then_not(gov_hub, unique):
     assert lab(hub, owner, "together", token_of(other)).get("/api/status").status_code == 200
     # and they may read it, not change it
     url = f"/api/v1/notebook/{notebook_id}"
-    for method, path, body in (("DELETE", url, None), ("POST", url + "/stop", None), ("POST", url + "/start", None),
-                               ("PATCH", url, {"spec": {"envVars": {"A": "b"}}})):
+    for method, path, body in (
+        ("DELETE", url, None),
+        ("POST", url + "/stop", None),
+        ("POST", url + "/start", None),
+        ("PATCH", url, {"spec": {"envVars": {"A": "b"}}}),
+    ):
         assert other.call(method, path, body)[0] == 403, (method, path)
 
     code, body = api.call("DELETE", f"/api/v1/notebook/{notebook_id}/shares/user/{colleague}")
     assert code == 200 and body["result"] == [], body
     assert other.call("GET", "/api/v1/notebook")[1]["result"] == []
     # the lab trusts the hub's answer on a token for SubmarineSpawnerMixin.lab_auth_cache_max_age (30 s)
-    wait_for(lambda: lab(hub, owner, "together", token_of(other)).get("/api/status").status_code in (403, 404),
-             60, 1, "the colleague's access to end")
+    wait_for(
+        lambda: lab(hub, owner, "together", token_of(other)).get("/api/status").status_code in (403, 404),
+        60,
+        1,
+        "the colleague's access to end",
+    )
     assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}/shares/user/{colleague}")[0] == 404
     assert api.call("DELETE", url)[0] in (200, 202)
 

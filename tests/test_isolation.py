@@ -20,8 +20,12 @@ KERNEL = "submarine_jupyter_py3"  # notebook-env's kernel
 
 def hub_start(hub, owner, token, server, options):
     """A start at the hub's own REST API, as the owner: (status, message)."""
-    response = requests.post(f"{hub.public}/hub/api/users/{owner}/servers/{server}", json={"user_options": options},
-                             headers={"Authorization": f"token {token}"}, timeout=60)
+    response = requests.post(
+        f"{hub.public}/hub/api/users/{owner}/servers/{server}",
+        json={"user_options": options},
+        headers={"Authorization": f"token {token}"},
+        timeout=60,
+    )
     return response.status_code, response.json().get("message", "") if response.content else ""
 
 
@@ -45,27 +49,36 @@ def token_of(api: Api) -> str:
 
 REFUSED = [
     ({"environment": {"name": "no-such-env"}}, 404, "Environment not found."),
-    ({"environment": {"name": "notebook-env"}, "namespace": "kube-system"}, 400,
-     "meta.namespace: 'kube-system' is not allowed here"),
+    (
+        {"environment": {"name": "notebook-env"}, "namespace": "kube-system"},
+        400,
+        "meta.namespace: 'kube-system' is not allowed here",
+    ),
     ({"environment": {"name": "notebook-env"}, "resources": "cpu=100000"}, 400, "spec.resources: cpu=100000 is over"),
-    ({"environment": {"name": "notebook-env"}, "envVars": {"PERL5OPT": "x", "PATH": "/tmp"}}, 400,
-     "spec.envVars: 'PATH' is reserved"),
+    (
+        {"environment": {"name": "notebook-env"}, "envVars": {"PERL5OPT": "x", "PATH": "/tmp"}},
+        400,
+        "spec.envVars: 'PATH' is reserved",
+    ),
     ({"dockerImage": "evil/image"}, 400, "user_options.dockerImage: is not a known field"),
     ({}, 400, "user_options.environment.name: is required"),
 ]
 
 
 @pytest.mark.parametrize("options,status,words", REFUSED, ids=[words for _, _, words in REFUSED])
-def test_a_start_at_the_hubs_door_is_refused_as_the_api_refuses_and_leaves_nothing(hub, alice, options, status,
-                                                                                     words):
+def test_a_start_at_the_hubs_door_is_refused_as_the_api_refuses_and_leaves_nothing(hub, alice, options, status, words):
     owner, api = alice
     code, message = hub_start(hub, owner, token_of(api), "door", options)
     assert code == status and words in message, (code, message)
     assert api.call("GET", "/api/v1/notebook")[1]["result"] == []
     assert lab_processes(owner) == []
     # the server the hub made for the refused start goes too
-    wait_for(lambda: "door" not in (hub.hub_user(owner) or {}).get("servers", {}), 30, 0.5,
-             "the refused server to be removed")
+    wait_for(
+        lambda: "door" not in (hub.hub_user(owner) or {}).get("servers", {}),
+        30,
+        0.5,
+        "the refused server to be removed",
+    )
 
 
 def test_a_clients_notebook_id_is_never_taken(hub, alice, bob):
@@ -96,6 +109,7 @@ def test_only_the_hubs_spawners_may_ask_for_admission(hub, alice):
 
 # --- quotas: at every door, under concurrency, on both databases ---------------------------------
 
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def quota_hub(request, tmp_path_factory):
     """A hub whose owners may have 2 notebooks and 1 cpu of running ones."""
@@ -122,8 +136,9 @@ def test_concurrent_creates_never_pass_the_quota(quota_hub, unique):
     hub = quota_hub
     api = hub.client(f"many-{unique}")
     with ThreadPoolExecutor(8) as pool:
-        replies = list(pool.map(lambda i: api.call("POST", "/api/v1/notebook", notebook_body(f"n-{i}", resources="")),
-                                range(8)))
+        replies = list(
+            pool.map(lambda i: api.call("POST", "/api/v1/notebook", notebook_body(f"n-{i}", resources="")), range(8))
+        )
     codes = sorted(code for code, _ in replies)
     assert codes == [200, 200] + [403] * 6, replies
     assert all("may have at most 2" in body["message"] for code, body in replies if code == 403)
@@ -141,8 +156,9 @@ def test_concurrent_starts_at_every_door_never_pass_the_quota(quota_hub, unique)
     def attempt(i):
         if i % 2:
             return api.call("POST", "/api/v1/notebook", notebook_body(f"api-{i}", resources="cpu=0.5"))[0]
-        return hub_start(hub, owner, token, f"hub-{i}", {"environment": {"name": "notebook-env"},
-                                                        "resources": "cpu=0.5"})[0]
+        return hub_start(
+            hub, owner, token, f"hub-{i}", {"environment": {"name": "notebook-env"}, "resources": "cpu=0.5"}
+        )[0]
 
     with ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(attempt, range(8)))
@@ -161,8 +177,9 @@ def test_quotas_hold_at_the_hubs_door(quota_hub, unique):
     token = token_of(api)
     code, _ = hub_start(hub, owner, token, "first", {"environment": {"name": "notebook-env"}, "resources": "cpu=1"})
     assert code in (201, 202)
-    code, message = hub_start(hub, owner, token, "second", {"environment": {"name": "notebook-env"},
-                                                            "resources": "cpu=0.5"})
+    code, message = hub_start(
+        hub, owner, token, "second", {"environment": {"name": "notebook-env"}, "resources": "cpu=0.5"}
+    )
     assert code == 403 and "cpu 1 in use + 0.5 asked > 1" in message, message
     code, message = hub_start(hub, owner, token, "second", {"environment": {"name": "notebook-env"}})
     assert code in (201, 202), message
@@ -189,15 +206,35 @@ print("UID", os.getuid())
 @pytest.mark.skipif(os.getuid() != 0, reason="the hub runs notebooks as users of their own only when it is root")
 def test_notebook_code_reads_no_secret_no_database_and_no_other_owners_files(hub, alice, bob):
     (owner, api), (other, other_api) = alice, bob
-    mine = hub.wait_status(api, api.call("POST", "/api/v1/notebook", notebook_body("snoop"))[1]["result"][
-        "notebookId"], "running")
-    theirs = hub.wait_status(other_api, other_api.call("POST", "/api/v1/notebook", notebook_body("private"))[1][
-        "result"]["notebookId"], "running")
-    secret = run_in_kernel(hub, other, "private", token_of(other_api), KERNEL,
-                           "import os; open('secret.txt', 'w').write('theirs'); print(os.path.abspath('secret.txt'))")
+    mine = hub.wait_status(
+        api, api.call("POST", "/api/v1/notebook", notebook_body("snoop"))[1]["result"]["notebookId"], "running"
+    )
+    theirs = hub.wait_status(
+        other_api,
+        other_api.call("POST", "/api/v1/notebook", notebook_body("private"))[1]["result"]["notebookId"],
+        "running",
+    )
+    secret = run_in_kernel(
+        hub,
+        other,
+        "private",
+        token_of(other_api),
+        KERNEL,
+        "import os; open('secret.txt', 'w').write('theirs'); print(os.path.abspath('secret.txt'))",
+    )
     data = hub.data_dir
-    paths = [str(data / name) for name in ("admin-token", "admin-password", "spawner-token", "service-token",
-                                           "jupyterhub_cookie_secret", "jupyterhub.sqlite", "submarine.sqlite")]
+    paths = [
+        str(data / name)
+        for name in (
+            "admin-token",
+            "admin-password",
+            "spawner-token",
+            "service-token",
+            "jupyterhub_cookie_secret",
+            "jupyterhub.sqlite",
+            "submarine.sqlite",
+        )
+    ]
     paths += [secret.strip(), str(data / "logs" / other / "private.log")]
     output = run_in_kernel(hub, owner, "snoop", token_of(api), KERNEL, READ.format(paths=paths))
     assert "READ" not in output, output
@@ -205,7 +242,16 @@ def test_notebook_code_reads_no_secret_no_database_and_no_other_owners_files(hub
     uid = int(output.split("UID")[1].split()[0])
     assert uid != 0
     # the owner's own workspace is theirs
-    assert run_in_kernel(hub, owner, "snoop", token_of(api), KERNEL,
-                         "open('mine.txt', 'w').write('x'); print(open('mine.txt').read())").strip() == "x"
+    assert (
+        run_in_kernel(
+            hub,
+            owner,
+            "snoop",
+            token_of(api),
+            KERNEL,
+            "open('mine.txt', 'w').write('x'); print(open('mine.txt').read())",
+        ).strip()
+        == "x"
+    )
     for client, notebook in ((api, mine), (other_api, theirs)):
         assert client.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] == 200

@@ -53,16 +53,20 @@ def service():
         pytest.skip(f"the cluster of KUBECONFIG={os.environ['KUBECONFIG']} does not answer: {e}")
     missing = [name for name in ("SUBMARINE_CLUSTER_URL", "SUBMARINE_CLUSTER_TOKEN") if not os.environ.get(name)]
     if missing:
-        pytest.skip(f"{' and '.join(missing)} not set: deploy the hub with deploy/ and say where "
-                    "(see deploy/README.md)")
+        pytest.skip(
+            f"{' and '.join(missing)} not set: deploy the hub with deploy/ and say where (see deploy/README.md)"
+        )
     return Api(os.environ["SUBMARINE_CLUSTER_URL"], os.environ["SUBMARINE_CLUSTER_TOKEN"])
 
 
 def test_a_notebook_runs_as_a_pod_with_its_pvc_and_goes_with_it(service):
     timeout = float(os.environ.get("SUBMARINE_CLUSTER_TIMEOUT", "900"))
     name = f"e2e-{uuid.uuid4().hex[:8]}"
-    code, body = service.call("POST", "/api/v1/notebook", notebook_body(
-        name, owner=f"e2e-owner-{name}", resources="cpu=0.5,memory=1Gi", namespace=None))
+    code, body = service.call(
+        "POST",
+        "/api/v1/notebook",
+        notebook_body(name, owner=f"e2e-owner-{name}", resources="cpu=0.5,memory=1Gi", namespace=None),
+    )
     assert code == 200, body
     notebook = body["result"]
     notebook_id, namespace = notebook["notebookId"], notebook["spec"]["meta"]["namespace"]
@@ -81,8 +85,7 @@ def test_a_notebook_runs_as_a_pod_with_its_pvc_and_goes_with_it(service):
         assert pod.metadata.labels["notebook-owner-id"] == f"e2e-owner-{name}"
         # whether or not the namespace enforces it
         assert pss.violations(asyncio.run(_as_dict(pod))) == []
-        (pvc,) = kube("list_namespaced_persistent_volume_claim", namespace=namespace,
-                      label_selector=selector).items
+        (pvc,) = kube("list_namespaced_persistent_volume_claim", namespace=namespace, label_selector=selector).items
         assert pod.spec.volumes[0].persistent_volume_claim.claim_name == pvc.metadata.name
     finally:
         code, body = service.call("DELETE", f"/api/v1/notebook/{notebook_id}")
@@ -92,5 +95,6 @@ def test_a_notebook_runs_as_a_pod_with_its_pvc_and_goes_with_it(service):
         pods = kube("list_namespaced_pod", namespace=namespace, label_selector=selector).items
         pvcs = kube("list_namespaced_persistent_volume_claim", namespace=namespace, label_selector=selector).items
         return not pods and not pvcs
+
     wait_for(gone, 300, 5, f"the pod and the PVC of {notebook_id} to be deleted")
     assert service.call("GET", f"/api/v1/notebook/{notebook_id}")[0] == 404

@@ -25,17 +25,23 @@ def test_kubernetes_by_one_setting(monkeypatch, tmp_path):
     (service,) = [service for service in c.JupyterHub.services if service["name"] == "submarine"]
     assert service["url"] == "http://hub:32080"
     assert c.SubmarineService.bind_url == "http://0.0.0.0:32080"
-    assert c.KubeSpawner.namespace == c.SubmarineService.default_namespace == "default"
-    assert c.SubmarineService.allowed_namespaces == ["default"]
+    assert c.KubeSpawner.namespace == c.SubmarinePolicy.default_namespace == "default"
+    assert c.SubmarinePolicy.allowed_namespaces == ["default"]
     assert c.ResourcePolicy.max_extended == {} and c.ResourcePolicy.max_cpu == 0
 
 
 def test_names_and_namespaces_are_settings(monkeypatch, tmp_path):
-    c = load(monkeypatch, tmp_path, SUBMARINE_SPAWNER="kubernetes", SUBMARINE_HUB_HOST="jhub-hub.jhub",
-             SUBMARINE_NAMESPACE="jhub", SUBMARINE_ALLOWED_NAMESPACES="jhub, team-a")
+    c = load(
+        monkeypatch,
+        tmp_path,
+        SUBMARINE_SPAWNER="kubernetes",
+        SUBMARINE_HUB_HOST="jhub-hub.jhub",
+        SUBMARINE_NAMESPACE="jhub",
+        SUBMARINE_ALLOWED_NAMESPACES="jhub, team-a",
+    )
     assert c.JupyterHub.hub_connect_url == "http://jhub-hub.jhub:8081"
-    assert c.KubeSpawner.namespace == c.SubmarineService.default_namespace == "jhub"
-    assert c.SubmarineService.allowed_namespaces == ["jhub", "team-a"]
+    assert c.KubeSpawner.namespace == c.SubmarinePolicy.default_namespace == "jhub"
+    assert c.SubmarinePolicy.allowed_namespaces == ["jhub", "team-a"]
 
 
 @pytest.mark.parametrize("spawner", ["", "local"])

@@ -3,19 +3,25 @@
 import asyncio
 
 from hub_service.logs import KubeLogs
-from submarine_spawner.kube import label_value
+from submarine_spawner.k8s import label_value
 
-from .fake_kube import kube_api  # noqa: F401 (a fixture)
-
-NOTEBOOK = {"notebook_id": "notebook_1626160071451_0001", "namespace": "default", "owner": "alice",
-            "server_name": "test-nb"}
+NOTEBOOK = {
+    "notebook_id": "notebook_1626160071451_0001",
+    "namespace": "default",
+    "owner": "alice",
+    "server_name": "test-nb",
+}
 
 
 def test_the_pods_last_lines(kube_api):  # noqa: F811
     kube_api.reset()
     kube_api.pods["default/jupyter-alice--test-nb"] = {
-        "metadata": {"name": "jupyter-alice--test-nb", "namespace": "default",
-                     "labels": {"notebook-id": label_value(NOTEBOOK["notebook_id"])}}}
+        "metadata": {
+            "name": "jupyter-alice--test-nb",
+            "namespace": "default",
+            "labels": {"notebook-id": label_value(NOTEBOOK["notebook_id"])},
+        }
+    }
     kube_api.logs["default/jupyter-alice--test-nb"] = "starting\nJupyter Server is running\n"
     lines = asyncio.run(KubeLogs().tail(NOTEBOOK, 10))
     assert lines == ["starting", "Jupyter Server is running"]

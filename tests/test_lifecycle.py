@@ -10,8 +10,9 @@ from .harness import Hub, notebook_body
 
 def lab(hub, api, owner, server, path, method="GET", **kwargs):
     """A call to the notebook's JupyterLab server through the proxy, as its owner."""
-    return requests.request(method, f"{hub.public}/user/{owner}/{server}{path}", headers=api.headers,
-                            timeout=30, **kwargs)
+    return requests.request(
+        method, f"{hub.public}/user/{owner}/{server}{path}", headers=api.headers, timeout=30, **kwargs
+    )
 
 
 def create_running(hub, api, name, **kwargs):
@@ -24,8 +25,15 @@ def test_stop_keeps_the_workspace_and_start_brings_it_back(hub, alice):
     owner, api = alice
     running = create_running(hub, api, "stop-start", resources="cpu=0.5")
     notebook_id = running["notebookId"]
-    saved = lab(hub, api, owner, "stop-start", "/api/contents/hello.txt", "PUT",
-                json={"type": "file", "format": "text", "content": "kept"})
+    saved = lab(
+        hub,
+        api,
+        owner,
+        "stop-start",
+        "/api/contents/hello.txt",
+        "PUT",
+        json={"type": "file", "format": "text", "content": "kept"},
+    )
     assert saved.status_code in (200, 201), saved.text
 
     code, body = api.call("POST", f"/api/v1/notebook/{notebook_id}/stop")
@@ -73,18 +81,22 @@ def test_changes_only_while_stopped(hub, alice):
     owner, api = alice
     running = create_running(hub, api, "changing", resources="cpu=1")
     notebook_id = running["notebookId"]
-    change = {"spec": {"envVars": {"STAGE": "two"}, "resources": "cpu=0.5,memory=512Mi"},
-              "environment": {"name": "notebook-gpu-env"}}
+    change = {
+        "spec": {"envVars": {"STAGE": "two"}, "resources": "cpu=0.5,memory=512Mi"},
+        "environment": {"name": "notebook-gpu-env"},
+    }
     code, body = api.call("PATCH", f"/api/v1/notebook/{notebook_id}", change)
     assert code == 409 and "stop it first" in body["message"], body
 
     api.call("POST", f"/api/v1/notebook/{notebook_id}/stop")
     hub.wait_status(api, notebook_id, "stopped")
-    for bad, status, words in [({"spec": {"resources": "cpu=lots"}}, 400, "spec.resources"),
-                               ({"spec": {"envVars": {"JPY_X": "1"}}}, 400, "reserved"),
-                               ({"spec": {"cpu": "1"}}, 400, "spec.cpu: is not a known field"),
-                               ({"environment": {"name": "no-such-env"}}, 404, "Environment not found."),
-                               ({"colour": "blue"}, 400, "colour")]:
+    for bad, status, words in [
+        ({"spec": {"resources": "cpu=lots"}}, 400, "spec.resources"),
+        ({"spec": {"envVars": {"JPY_X": "1"}}}, 400, "reserved"),
+        ({"spec": {"cpu": "1"}}, 400, "spec.cpu: is not a known field"),
+        ({"environment": {"name": "no-such-env"}}, 404, "Environment not found."),
+        ({"colour": "blue"}, 400, "colour"),
+    ]:
         code, body = api.call("PATCH", f"/api/v1/notebook/{notebook_id}", bad)
         assert code == status and words in body["message"], body
     assert api.call("GET", f"/api/v1/notebook/{notebook_id}")[1]["result"]["spec"] == running["spec"]
@@ -108,21 +120,25 @@ def test_a_live_event_stream_ends_when_the_spawn_does(hub, alice):
     _, api = alice
     code, body = api.call("POST", "/api/v1/notebook", notebook_body("streamed", resources=""))
     notebook_id = body["result"]["notebookId"]
-    with api.get(f"/api/v1/notebook/{notebook_id}/events", headers={"Accept": "text/event-stream"},
-                 stream=True, timeout=120) as response:
+    with api.get(
+        f"/api/v1/notebook/{notebook_id}/events", headers={"Accept": "text/event-stream"}, stream=True, timeout=120
+    ) as response:
         assert response.status_code == 200
         assert response.headers["Content-Type"].startswith("text/event-stream")
-        events = [json.loads(line[len("data: "):]) for line in response.iter_lines(decode_unicode=True)
-                  if line.startswith("data: ")]
+        events = [
+            json.loads(line[len("data: ") :])
+            for line in response.iter_lines(decode_unicode=True)
+            if line.startswith("data: ")
+        ]
     assert events[0]["status"] == "creating"
     assert events[-1]["status"] == "running"  # the stream ended by itself
     # not starting: the history, and the end
-    with api.get(f"/api/v1/notebook/{notebook_id}/events", headers={"Accept": "text/event-stream"},
-                 stream=True, timeout=30) as response:
+    with api.get(
+        f"/api/v1/notebook/{notebook_id}/events", headers={"Accept": "text/event-stream"}, stream=True, timeout=30
+    ) as response:
         replay = [line for line in response.iter_lines(decode_unicode=True) if line.startswith("data: ")]
     assert len(replay) == len(events)
-    code, body = api.call("GET", "/api/v1/notebook/notebook_1_0001/events",
-                          headers={"Accept": "text/event-stream"})
+    code, body = api.call("GET", "/api/v1/notebook/notebook_1_0001/events", headers={"Accept": "text/event-stream"})
     assert code == 404 and body["message"] == "Notebook not found."
     api.call("DELETE", f"/api/v1/notebook/{notebook_id}")
 
@@ -135,7 +151,7 @@ def test_logs_are_the_servers_last_lines(hub, alice):
     lines = body["result"]["lines"]
     assert 0 < len(lines) <= 5
     everything = api.call("GET", f"/api/v1/notebook/{running['notebookId']}/logs?tail=10000")[1]["result"]["lines"]
-    assert everything[-len(lines):] == lines
+    assert everything[-len(lines) :] == lines
     assert any("Jupyter" in line for line in everything)
     assert api.call("GET", f"/api/v1/notebook/{running['notebookId']}/logs?tail=0")[0] == 400
     api.call("DELETE", f"/api/v1/notebook/{running['notebookId']}")
@@ -150,8 +166,9 @@ def test_metrics(hub, alice):
     assert 'submarine_notebooks{status="running"}' in text
     assert "submarine_notebook_creates_total" in text
     assert 'submarine_notebook_status_changes_total{status="running"}' in text
-    count = next(line for line in text.splitlines()
-                 if line.startswith("submarine_notebook_spawn_duration_seconds_count"))
+    count = next(
+        line for line in text.splitlines() if line.startswith("submarine_notebook_spawn_duration_seconds_count")
+    )
     assert float(count.split()[-1]) >= 1
     assert api.get("/metrics").status_code == 403
     assert requests.get(hub.direct + "/metrics", timeout=10).status_code == 401
@@ -163,8 +180,9 @@ def limited_hub(tmp_path_factory):
     """A hub with per-owner quotas and a concurrent spawn limit of one."""
     data = tmp_path_factory.mktemp("limited")
     extra = data / "extra_config.py"
-    extra.write_text("c.OwnerQuota.max_notebooks = 3\nc.OwnerQuota.max_cpu = 1.5\n"
-                     "c.JupyterHub.concurrent_spawn_limit = 1\n")
+    extra.write_text(
+        "c.OwnerQuota.max_notebooks = 3\nc.OwnerQuota.max_cpu = 1.5\nc.JupyterHub.concurrent_spawn_limit = 1\n"
+    )
     hub = Hub(data, SUBMARINE_EXTRA_CONFIG=str(extra)).start()
     yield hub
     hub.stop()
@@ -226,5 +244,9 @@ def test_openapi_document(hub, alice):
     _, api = alice
     code, document = api.call("GET", "/api/v1/openapi.json")
     assert code == 200 and document["openapi"].startswith("3.")
-    assert {"/api/v1/notebook", "/api/v1/notebook/{id}", "/api/v1/notebook/{id}/stop",
-            "/api/v1/environment/{name}"} <= set(document["paths"])
+    assert {
+        "/api/v1/notebook",
+        "/api/v1/notebook/{id}",
+        "/api/v1/notebook/{id}/stop",
+        "/api/v1/environment/{name}",
+    } <= set(document["paths"])

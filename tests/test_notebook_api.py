@@ -46,8 +46,9 @@ def test_seed_flow_to_running_and_back(hub, alice):
     status = requests.get(hub.public + f"/user/{owner}/test-nb/api/status", headers=api.headers, timeout=30)
     assert status.status_code == 200
     environ = dict(
-        line.split("=", 1) for line in
-        open(f"/proc/{hub.lab_pid(owner, 'test-nb')}/environ").read().split("\0") if "=" in line
+        line.split("=", 1)
+        for line in open(f"/proc/{hub.lab_pid(owner, 'test-nb')}/environ").read().split("\0")
+        if "=" in line
     )
     assert environ["TEST_ENV"] == "test"
     assert environ["MEM_LIMIT"] == str(2**30) and float(environ["CPU_LIMIT"]) == 1.0
@@ -202,25 +203,39 @@ def test_a_server_started_on_the_hub_becomes_a_notebook(hub, alice):
     (an environment by name, envVars, resources) make a notebook whose id is the service's."""
     owner, api = alice
     environment = api.call("GET", "/api/v1/environment/notebook-env")[1]["result"]["environmentSpec"]
-    options = {"notebookId": f"notebook_1700000000000_{owner[-4:]}", "environment": {"name": "notebook-env"},
-               "envVars": {"FROM": "hub"}, "resources": "cpu=0.5"}
+    options = {
+        "notebookId": f"notebook_1700000000000_{owner[-4:]}",
+        "environment": {"name": "notebook-env"},
+        "envVars": {"FROM": "hub"},
+        "resources": "cpu=0.5",
+    }
     token = api.headers["Authorization"].split()[1]
-    started = requests.post(f"{hub.public}/hub/api/users/{owner}/servers/from-hub",
-                            json={"user_options": options}, headers={"Authorization": f"token {token}"},
-                            timeout=60)
+    started = requests.post(
+        f"{hub.public}/hub/api/users/{owner}/servers/from-hub",
+        json={"user_options": options},
+        headers={"Authorization": f"token {token}"},
+        timeout=60,
+    )
     assert started.status_code in (201, 202), started.text
     # the row exists before the spawn begins
     (notebook,) = api.call("GET", "/api/v1/notebook")[1]["result"]
     assert notebook["notebookId"] != options["notebookId"] and NOTEBOOK_ID.match(notebook["notebookId"])
     assert notebook["url"] == f"/user/{owner}/from-hub/lab"
-    assert notebook["spec"] == {"meta": {"name": "from-hub", "namespace": "default", "ownerId": owner},
-                                "environment": environment,
-                                "spec": {"envVars": {"FROM": "hub"}, "resources": "cpu=0.5"}}
+    assert notebook["spec"] == {
+        "meta": {"name": "from-hub", "namespace": "default", "ownerId": owner},
+        "environment": environment,
+        "spec": {"envVars": {"FROM": "hub"}, "resources": "cpu=0.5"},
+    }
     hub.wait_status(api, notebook["notebookId"], "running")
     # the hub keeps the admitted request, with the service's id
     kept = hub.hub_user(owner)["servers"]["from-hub"]["user_options"]
-    assert kept == {"notebookId": notebook["notebookId"], "namespace": "default",
-                    "environment": {"name": "notebook-env"}, "envVars": {"FROM": "hub"}, "resources": "cpu=0.5"}
+    assert kept == {
+        "notebookId": notebook["notebookId"],
+        "namespace": "default",
+        "environment": {"name": "notebook-env"},
+        "envVars": {"FROM": "hub"},
+        "resources": "cpu=0.5",
+    }
     # and deleting it through the API removes it from the hub
     assert api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] == 200
     assert "from-hub" not in hub.hub_user(owner)["servers"]

@@ -36,8 +36,9 @@ def test_concurrent_creates_on_postgresql(pg_hub):
     hub = pg_hub
     api = hub.client("quinn")
     with ThreadPoolExecutor(6) as pool:
-        codes = sorted(pool.map(
-            lambda _: api.call("POST", "/api/v1/notebook", notebook_body("race", resources=""))[0], range(6)))
+        codes = sorted(
+            pool.map(lambda _: api.call("POST", "/api/v1/notebook", notebook_body("race", resources=""))[0], range(6))
+        )
     assert codes == [200] + [409] * 5
     code, body = api.call("GET", "/api/v1/notebook")
     assert len(body["result"]) == 1

@@ -26,17 +26,23 @@ class Replica:
         self.hub = hub
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**hub.env,
-               "JUPYTERHUB_API_TOKEN": (hub.data_dir / "service-token").read_text().strip(),
-               "JUPYTERHUB_API_URL": f"http://127.0.0.1:{hub.hub_port}/hub/api",
-               "JUPYTERHUB_SERVICE_URL": self.url,
-               "JUPYTERHUB_SERVICE_PREFIX": "/services/submarine/",
-               "JUPYTERHUB_CLIENT_ID": "service-submarine",
-               "JUPYTERHUB_BASE_URL": "/"}
+        env = {
+            **hub.env,
+            "JUPYTERHUB_API_TOKEN": (hub.data_dir / "service-token").read_text().strip(),
+            "JUPYTERHUB_API_URL": f"http://127.0.0.1:{hub.hub_port}/hub/api",
+            "JUPYTERHUB_SERVICE_URL": self.url,
+            "JUPYTERHUB_SERVICE_PREFIX": "/services/submarine/",
+            "JUPYTERHUB_CLIENT_ID": "service-submarine",
+            "JUPYTERHUB_BASE_URL": "/",
+        }
         log = open(hub.data_dir / f"replica-{self.port}.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "hub_service", "--config",
-                                      str(ROOT / "jupyterhub_config.py")], cwd=hub.data_dir, env=env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hub_service", "--config", str(ROOT / "jupyterhub_config.py")],
+            cwd=hub.data_dir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         self.admin = Api(self.url, ADMIN_TOKEN)
         wait_for(self._answers, 60, 0.2, "the second replica")
@@ -99,8 +105,10 @@ def test_either_replica_serves_reads_and_writes(replicas, unique):
     assert second_api.call("GET", f"/api/v1/notebook/{notebook_id}")[1]["result"]["status"] == "running"
     code, body = first_api.call("POST", "/api/v1/notebook", notebook_body("made-on-one", resources=""))
     assert code == 200 and body["result"]["notebookId"] != notebook_id
-    assert [n["name"] for n in second_api.call("GET", "/api/v1/notebook")[1]["result"]] == ["made-on-two",
-                                                                                           "made-on-one"]
+    assert [n["name"] for n in second_api.call("GET", "/api/v1/notebook")[1]["result"]] == [
+        "made-on-two",
+        "made-on-one",
+    ]
     for notebook in first_api.call("GET", "/api/v1/notebook")[1]["result"]:
         assert second_api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] == 200
 
@@ -132,7 +140,8 @@ def test_what_a_dead_replica_left_half_done_is_finished(replicas, unique):
     inject(hub.data_dir, "create_server", "after")
     with pytest.raises(requests.RequestException):
         Api(second.url, api.headers["Authorization"].split()[1]).call(
-            "POST", "/api/v1/notebook", notebook_body("left", resources=""))
+            "POST", "/api/v1/notebook", notebook_body("left", resources="")
+        )
     assert second.proc.wait(10) == 9
     (notebook,) = wait_for(lambda: api.call("GET", "/api/v1/notebook")[1]["result"], 60, 0.5, "the notebook")
     hub.wait_status(api, notebook["notebookId"], "running", timeout=120)

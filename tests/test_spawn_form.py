@@ -14,7 +14,7 @@ from tornado import web
 from submarine_spawner.form import gpu_choice, options_form, options_from_form, render_form
 from submarine_spawner.resources import ResourcePolicy
 
-from .fake_kube import kube_api, new_spawner, run  # noqa: F401
+from .fake_kube import new_spawner, run
 from .harness import notebook_body, wait_for
 from .test_auth import login
 from .test_contract import ENVIRONMENT
@@ -29,12 +29,21 @@ def form(**fields) -> dict[str, list[str]]:
 
 # --- the form's fields to the seam ---------------------------------------------------------
 
+
 def test_a_form_becomes_a_start_request():
-    data = form(environment="notebook-env", cpu="0.5", memory="512Mi", gpus="1",
-                env_name=["FIRST", "", "SECOND"], env_value=["1", "", "two words"])
-    assert options_from_form(data) == {"environment": {"name": "notebook-env"},
-                                       "envVars": {"FIRST": "1", "SECOND": "two words"},
-                                       "resources": "cpu=0.5,memory=512Mi,nvidia.com/gpu=1"}
+    data = form(
+        environment="notebook-env",
+        cpu="0.5",
+        memory="512Mi",
+        gpus="1",
+        env_name=["FIRST", "", "SECOND"],
+        env_value=["1", "", "two words"],
+    )
+    assert options_from_form(data) == {
+        "environment": {"name": "notebook-env"},
+        "envVars": {"FIRST": "1", "SECOND": "two words"},
+        "resources": "cpu=0.5,memory=512Mi,nvidia.com/gpu=1",
+    }
 
 
 def test_empty_fields_ask_for_nothing():
@@ -42,12 +51,15 @@ def test_empty_fields_ask_for_nothing():
     assert request == {"environment": {"name": "x"}, "envVars": {}, "resources": ""}
 
 
-@pytest.mark.parametrize("fields,message", [
-    ({"memory": "1.0Gx"}, "spec.resources: memory=1.0Gx: unit 'Gx' is not a memory unit"),
-    ({"cpu": "1,memory=64Gi"}, "spec.resources: cpu=1,memory=64Gi: '1,memory=64Gi' is not a quantity"),
-    ({"env_name": ["A", "A"], "env_value": ["1", "2"]}, "spec.envVars: 'A' is given more than once"),
-    ({"environment": ""}, "environment.name: is required"),
-])
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        ({"memory": "1.0Gx"}, "spec.resources: memory=1.0Gx: unit 'Gx' is not a memory unit"),
+        ({"cpu": "1,memory=64Gi"}, "spec.resources: cpu=1,memory=64Gi: '1,memory=64Gi' is not a quantity"),
+        ({"env_name": ["A", "A"], "env_value": ["1", "2"]}, "spec.envVars: 'A' is given more than once"),
+        ({"environment": ""}, "environment.name: is required"),
+    ],
+)
 def test_fields_the_form_alone_has_are_a_400_with_the_apis_words(fields, message):
     """What the form's fields cannot say; all else the admission checks, as for every door."""
     with pytest.raises(web.HTTPError) as error:
@@ -56,12 +68,15 @@ def test_fields_the_form_alone_has_are_a_400_with_the_apis_words(fields, message
     assert error.value.jupyterhub_message.startswith(message)
 
 
-@pytest.mark.parametrize("policy,offered", [
-    (ResourcePolicy(), 0),  # allowed, no cap
-    (ResourcePolicy(max_extended={"nvidia.com/gpu": 2}), 2),
-    (ResourcePolicy(max_extended={"nvidia.com/gpu": 0}), None),  # the embedded default: no GPUs
-    (ResourcePolicy(extended_resources=[]), None),
-])
+@pytest.mark.parametrize(
+    "policy,offered",
+    [
+        (ResourcePolicy(), 0),  # allowed, no cap
+        (ResourcePolicy(max_extended={"nvidia.com/gpu": 2}), 2),
+        (ResourcePolicy(max_extended={"nvidia.com/gpu": 0}), None),  # the embedded default: no GPUs
+        (ResourcePolicy(extended_resources=[]), None),
+    ],
+)
 def test_gpus_are_offered_only_where_allowed(policy, offered):
     assert gpu_choice(policy) == offered
     page = render_form([ENVIRONMENT], policy)
@@ -95,6 +110,7 @@ def test_both_spawners_have_the_form(kube_api):  # noqa: F811
 
 # --- the form on a real hub --------------------------------------------------------------------
 
+
 def spawn_page(hub, browser, owner, server):
     """The spawn page of a named server: (response, the form's action URL)."""
     page = browser.get(f"{hub.public}/hub/spawn/{owner}/{server}", timeout=30)
@@ -122,8 +138,10 @@ def frank(hub, unique):
 def test_the_form_lists_the_environment_api(hub, frank, unique):
     owner, browser, _ = frank
     environment = f"team-env-{unique}"
-    assert hub.admin.call("POST", "/api/v1/environment",
-                          {"name": environment, "dockerImage": "example/image:1"})[0] == 200
+    assert (
+        hub.admin.call("POST", "/api/v1/environment", {"name": environment, "dockerImage": "example/image:1"})[0]
+        == 200
+    )
     page, action = spawn_page(hub, browser, owner, "listed")
     assert page.status_code == 200 and action
     assert f'<option value="{environment}">' in page.text and '<option value="notebook-env">' in page.text
@@ -134,9 +152,11 @@ def test_the_form_lists_the_environment_api(hub, frank, unique):
 
 def test_a_bad_form_shows_the_apis_message(hub, frank):
     owner, browser, api = frank
-    cases = [({"memory": "1.0Gx"}, {"resources": "memory=1.0Gx"}),
-             ({"env_name": "JUPYTERHUB_API_TOKEN", "env_value": "x"}, {"env_vars": {"JUPYTERHUB_API_TOKEN": "x"}}),
-             ({"environment": "no-such-env"}, {"environment": "no-such-env"})]
+    cases = [
+        ({"memory": "1.0Gx"}, {"resources": "memory=1.0Gx"}),
+        ({"env_name": "JUPYTERHUB_API_TOKEN", "env_value": "x"}, {"env_vars": {"JUPYTERHUB_API_TOKEN": "x"}}),
+        ({"environment": "no-such-env"}, {"environment": "no-such-env"}),
+    ]
     for fields, request in cases:
         code, body = api.call("POST", "/api/v1/notebook", notebook_body("bad", **request))
         assert code in (400, 404), body
@@ -149,16 +169,29 @@ def test_a_bad_form_shows_the_apis_message(hub, frank):
 
 def test_a_server_from_the_form_is_a_notebook_and_starts_again_as_one(hub, frank):
     owner, browser, api = frank
-    page = submit(hub, browser, owner, "from-form", environment="notebook-env", cpu="0.5",
-                  env_name=["FROM", ""], env_value=["form", ""])
+    page = submit(
+        hub,
+        browser,
+        owner,
+        "from-form",
+        environment="notebook-env",
+        cpu="0.5",
+        env_name=["FROM", ""],
+        env_value=["form", ""],
+    )
     assert page.status_code == 200 and "/hub/spawn-pending/" in page.url
-    notebook = wait_for(lambda: next(iter(api.call("GET", "/api/v1/notebook")[1]["result"]), None), 30,
-                        what="the form's server to show up in the API")
+    notebook = wait_for(
+        lambda: next(iter(api.call("GET", "/api/v1/notebook")[1]["result"]), None),
+        30,
+        what="the form's server to show up in the API",
+    )
     assert NOTEBOOK_ID.match(notebook["notebookId"]) and notebook["name"] == "from-form"
     environment = api.call("GET", "/api/v1/environment/notebook-env")[1]["result"]["environmentSpec"]
-    assert notebook["spec"] == {"meta": {"name": "from-form", "namespace": "default", "ownerId": owner},
-                                "environment": environment,
-                                "spec": {"envVars": {"FROM": "form"}, "resources": "cpu=0.5"}}
+    assert notebook["spec"] == {
+        "meta": {"name": "from-form", "namespace": "default", "ownerId": owner},
+        "environment": environment,
+        "spec": {"envVars": {"FROM": "form"}, "resources": "cpu=0.5"},
+    }
     hub.wait_status(api, notebook["notebookId"], "running")
     # the hub's own form fields need nothing more: its options are the notebook's
     assert hub.hub_user(owner)["servers"]["from-form"]["user_options"]["notebookId"] == notebook["notebookId"]
@@ -175,11 +208,15 @@ def test_a_server_from_the_form_is_a_notebook_and_starts_again_as_one(hub, frank
 
 def test_query_arguments_start_a_notebook_too(hub, frank):
     owner, browser, api = frank
-    started = browser.get(f"{hub.public}/hub/spawn/{owner}/by-link?opt-environment=notebook-env&opt-memory=512Mi",
-                          timeout=60)
+    started = browser.get(
+        f"{hub.public}/hub/spawn/{owner}/by-link?opt-environment=notebook-env&opt-memory=512Mi", timeout=60
+    )
     assert "/hub/spawn-pending/" in started.url
-    notebook = wait_for(lambda: next(iter(api.call("GET", "/api/v1/notebook")[1]["result"]), None), 30,
-                        what="the linked server to show up in the API")
+    notebook = wait_for(
+        lambda: next(iter(api.call("GET", "/api/v1/notebook")[1]["result"]), None),
+        30,
+        what="the linked server to show up in the API",
+    )
     assert notebook["spec"]["spec"] == {"envVars": {}, "resources": "memory=512Mi"}
     assert api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] == 200
 
@@ -191,12 +228,15 @@ def test_the_home_page_says_what_each_notebook_runs(hub, frank):
     page = browser.get(f"{hub.public}/hub/home", timeout=30)
     assert page.status_code == 200
     line = re.search(r'text-muted" data-server-name="on-home">(.*?)</small>', page.text, re.S).group(1)
-    assert line.startswith("notebook-env &middot; cpu=0.5,memory=512Mi &middot; <span class=\"submarine-status\">")
+    assert line.startswith('notebook-env &middot; cpu=0.5,memory=512Mi &middot; <span class="submarine-status">')
     assert re.search(r'submarine-status">(creating|running)</span>', line) and "restart pending" not in line
     assert 'class="new-server-name' in page.text  # the stock page around it
     assert api.call("DELETE", f"/api/v1/notebook/{body['result']['notebookId']}")[0] == 200
-    wait_for(lambda: 'data-server-name="on-home"' not in browser.get(f"{hub.public}/hub/home", timeout=30).text,
-             30, what="the deleted notebook to leave the home page")
+    wait_for(
+        lambda: 'data-server-name="on-home"' not in browser.get(f"{hub.public}/hub/home", timeout=30).text,
+        30,
+        what="the deleted notebook to leave the home page",
+    )
 
 
 def test_the_spawners_token_reads_environments_and_nothing_else(hub):

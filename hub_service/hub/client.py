@@ -63,8 +63,7 @@ class HubClient:
         return HTTPRequest(
             self.api_url + path,
             method=method,
-            headers={"Authorization": f"token {self.token}", "Accept": accept,
-                     "Content-Type": "application/json"},
+            headers={"Authorization": f"token {self.token}", "Accept": accept, "Content-Type": "application/json"},
             body=None if body is None else json.dumps(body),
             allow_nonstandard_methods=True,
             **kwargs,
@@ -173,8 +172,10 @@ class HubClient:
     async def shares_of(self, user, server) -> set[tuple[str, str]]:
         """``{(kind, name)}`` the server is shared with."""
         page = await self.call("GET", f"/shares/{quote(user, safe='')}/{quote(server, safe='')}")
-        return {("user", item["user"]["name"]) if item.get("user") else ("group", item["group"]["name"])
-                for item in page["items"]}
+        return {
+            ("user", item["user"]["name"]) if item.get("user") else ("group", item["group"]["name"])
+            for item in page["items"]
+        }
 
     async def get_group(self, group: str) -> dict | None:
         """The group's model (its users); None if the hub has no such group."""
@@ -187,8 +188,9 @@ class HubClient:
 
     async def note_activity(self, user, server, when: str):
         """Tell the hub the server was active at ``when`` (ISO 8601)."""
-        return await self.call("POST", self.server_path(user) + "/activity",
-                               {"servers": {server: {"last_activity": when}}})
+        return await self.call(
+            "POST", self.server_path(user) + "/activity", {"servers": {server: {"last_activity": when}}}
+        )
 
     async def servers(self, state: str | None = None, include_stopped: bool = False) -> dict:
         """``{(user, server): server model}`` of every named server the listing shows."""
@@ -207,8 +209,11 @@ class HubClient:
         """
         queue: asyncio.Queue = asyncio.Queue()
         request = self._request(
-            "GET", self.server_path(user, server) + "/progress", accept="text/event-stream",
-            streaming_callback=queue.put_nowait, request_timeout=24 * 3600,
+            "GET",
+            self.server_path(user, server) + "/progress",
+            accept="text/event-stream",
+            streaming_callback=queue.put_nowait,
+            request_timeout=24 * 3600,
         )
         fetch = asyncio.ensure_future(self._streams.fetch(request, raise_error=False))
         fetch.add_done_callback(lambda _: queue.put_nowait(None))

@@ -25,7 +25,7 @@ from datetime import timedelta
 from submarine_spawner.contract import admitted as admitted_spec
 
 from .. import statuses, store
-from ..db import Database, utcnow
+from ..store.schema import Database, utcnow
 from .client import HubClient, HubError
 
 log = logging.getLogger(__name__)
@@ -160,8 +160,9 @@ class Controller:
         delay = outcome.retry_after or min(MAX_BACKOFF, 2.0 ** min(attempts, 6) / 2)
         await self.database.run(store.retry_later, row["notebook_id"], attempts, utcnow() + timedelta(seconds=delay))
         if outcome.code >= 500:
-            log.warning("Notebook %s: JupyterHub failed (%s); trying again in %gs", row["notebook_id"],
-                        outcome.message, delay)
+            log.warning(
+                "Notebook %s: JupyterHub failed (%s); trying again in %gs", row["notebook_id"], outcome.message, delay
+            )
         if self.leadership.is_leader:  # else the leader's due pass tries again
             self.enqueue(row["notebook_id"], delay)
 
@@ -179,8 +180,9 @@ class Controller:
                     raise
                 model = await self.hub.get_server(owner, server) or {}
         if not self._ours(row, model):
-            log.info("Notebook %s: %s/%s exists and is not a notebook; giving up the create",
-                     notebook_id, owner, server)
+            log.info(
+                "Notebook %s: %s/%s exists and is not a notebook; giving up the create", notebook_id, owner, server
+            )
             await self.database.run(store.remove, [notebook_id])
             return Outcome(False, 409, conflict_message(owner, server))
         if model.get("pending") == "stop":
@@ -253,9 +255,13 @@ class Controller:
             return await self._gone(row)
 
         def stopped(connection):
-            store.set_status(connection, notebook_id, statuses.STOPPED,
-                             row["stop_reason"] or statuses.REASONS[statuses.STOPPED],
-                             statuses.ACTIVE | {statuses.TERMINATING})
+            store.set_status(
+                connection,
+                notebook_id,
+                statuses.STOPPED,
+                row["stop_reason"] or statuses.REASONS[statuses.STOPPED],
+                statuses.ACTIVE | {statuses.TERMINATING},
+            )
             store.done(connection, notebook_id, "stopped", True)
 
         await self.database.run(stopped)
@@ -272,8 +278,12 @@ class Controller:
         return DONE
 
     async def _gone(self, row) -> Outcome:
-        log.info("Notebook %s: its server %s/%s is gone from the hub; removing the notebook",
-                 row["notebook_id"], row["owner"], row["server_name"])
+        log.info(
+            "Notebook %s: its server %s/%s is gone from the hub; removing the notebook",
+            row["notebook_id"],
+            row["owner"],
+            row["server_name"],
+        )
         await self.database.run(store.remove, [row["notebook_id"]])
         return DONE
 

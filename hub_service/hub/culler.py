@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from .. import statuses, store
-from ..db import utcnow
+from ..store.schema import utcnow
 from .client import HubError
 from .sync import hub_time
 
@@ -33,27 +33,47 @@ def duration(seconds: float) -> str:
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
-    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else "",
-             f"{seconds} s" if seconds and not hours else ""]
+    parts = [
+        f"{hours} h" if hours else "",
+        f"{minutes} min" if minutes else "",
+        f"{seconds} s" if seconds and not hours else "",
+    ]
     return " ".join(part for part in parts if part) or "0 s"
 
 
-def overdue(environment: dict, started: datetime | None, idle_since: datetime | None, now: datetime,
-            busy: bool) -> str | None:
+def overdue(
+    environment: dict, started: datetime | None, idle_since: datetime | None, now: datetime, busy: bool
+) -> str | None:
     """Why the notebook must stop now (its environment's policy), or None."""
     max_runtime, idle_timeout = environment.get("maxRuntime"), environment.get("idleTimeout")
     if max_runtime and started and (now - started).total_seconds() > max_runtime:
-        return (f"it ran for {duration((now - started).total_seconds())}, and environment "
-                f"'{environment['name']}' allows {duration(max_runtime)} (maxRuntime)")
+        return (
+            f"it ran for {duration((now - started).total_seconds())}, and environment "
+            f"'{environment['name']}' allows {duration(max_runtime)} (maxRuntime)"
+        )
     if idle_timeout and idle_since and not busy and (now - idle_since).total_seconds() > idle_timeout:
-        return (f"it was idle for {duration((now - idle_since).total_seconds())} with no kernel busy, and "
-                f"environment '{environment['name']}' allows {duration(idle_timeout)} (idleTimeout)")
+        return (
+            f"it was idle for {duration((now - idle_since).total_seconds())} with no kernel busy, and "
+            f"environment '{environment['name']}' allows {duration(idle_timeout)} (idleTimeout)"
+        )
     return None
 
 
 class Culler:
-    def __init__(self, *, database, hub, controller, leadership, interval: float, proxy_url: str, base_url: str,
-                 token: str, hub_idle_timeout: float, hold: float):
+    def __init__(
+        self,
+        *,
+        database,
+        hub,
+        controller,
+        leadership,
+        interval: float,
+        proxy_url: str,
+        base_url: str,
+        token: str,
+        hub_idle_timeout: float,
+        hold: float,
+    ):
         self.database = database
         self.hub = hub
         self.controller = controller
@@ -92,8 +112,11 @@ class Culler:
         return min(limits) / 2 if limits else 0
 
     async def cull(self):
-        rows = [row for row in await self.database.run(store.running)
-                if self._idle_limit(row["spec"]["environment"]) or row["spec"]["environment"].get("maxRuntime")]
+        rows = [
+            row
+            for row in await self.database.run(store.running)
+            if self._idle_limit(row["spec"]["environment"]) or row["spec"]["environment"].get("maxRuntime")
+        ]
         if not rows:
             return
         servers = await self.hub.servers(state="active")
@@ -107,8 +130,9 @@ class Culler:
             quiet = idle_since and (now - idle_since).total_seconds() > self._idle_limit(environment)
             busy = bool(quiet) and await self._busy(row)
             if busy:
-                await self.hub.note_activity(row["owner"], row["server_name"],
-                                             now.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"))
+                await self.hub.note_activity(
+                    row["owner"], row["server_name"], now.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+                )
             why = overdue(environment, hub_time(model.get("started")), idle_since, now, busy)
             if why:
                 await self._stop(row, why)
@@ -131,14 +155,23 @@ class Culler:
         held = utcnow() + timedelta(seconds=self.hold)
 
         def ask(connection):
-            if store.ask(connection, row["notebook_id"], "stopped", statuses.TERMINATING, f"Stopping: {why}", held,
-                         statuses.RUNNING):
-                store.set_stop_reason(connection, row["notebook_id"],
-                                      f"Stopped because {why}; start it again to use it")
+            if store.ask(
+                connection,
+                row["notebook_id"],
+                "stopped",
+                statuses.TERMINATING,
+                f"Stopping: {why}",
+                held,
+                statuses.RUNNING,
+            ):
+                store.set_stop_reason(
+                    connection, row["notebook_id"], f"Stopped because {why}; start it again to use it"
+                )
                 return True
             return False
 
         if await self.database.run(ask):
-            log.info("Notebook %s (%s/%s): stopping, because %s", row["notebook_id"], row["owner"],
-                     row["server_name"], why)
+            log.info(
+                "Notebook %s (%s/%s): stopping, because %s", row["notebook_id"], row["owner"], row["server_name"], why
+            )
             await self.controller.converge(row["notebook_id"], self.hold)

@@ -21,7 +21,7 @@ import time
 from datetime import datetime
 
 from .. import metrics, statuses, store
-from ..db import Database, utcnow
+from ..store.schema import Database, utcnow
 from .client import HubClient, HubError
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,17 @@ def hub_time(text: str | None) -> datetime | None:
 
 
 class StatusSync:
-    def __init__(self, *, database: Database, hub: HubClient, controller, leadership, interval: float,
-                 full_interval: float, cull_idle_timeout: float = 0):
+    def __init__(
+        self,
+        *,
+        database: Database,
+        hub: HubClient,
+        controller,
+        leadership,
+        interval: float,
+        full_interval: float,
+        cull_idle_timeout: float = 0,
+    ):
         self.database = database
         self.hub = hub
         self.controller = controller
@@ -140,8 +149,10 @@ class StatusSync:
         if self.cull_idle_timeout and last_activity:
             idle = (utcnow() - last_activity).total_seconds()
             if idle >= self.cull_idle_timeout:
-                return (f"Stopped by the idle culler: no activity for {idle / 60:.0f} min "
-                        f"(the limit is {self.cull_idle_timeout / 60:g} min); start it again to use it")
+                return (
+                    f"Stopped by the idle culler: no activity for {idle / 60:.0f} min "
+                    f"(the limit is {self.cull_idle_timeout / 60:g} min); start it again to use it"
+                )
         return statuses.REASONS[statuses.STOPPED]
 
     async def apply_model(self, row, model: dict):
@@ -161,8 +172,14 @@ class StatusSync:
 
             if await self.database.run(apply):
                 metrics.STATUS_CHANGES.labels(change[0]).inc()
-                log.info("Notebook %s (%s/%s): %s, as the hub says (%s)", notebook_id, row["owner"],
-                         row["server_name"], change[0], change[1])
+                log.info(
+                    "Notebook %s (%s/%s): %s, as the hub says (%s)",
+                    notebook_id,
+                    row["owner"],
+                    row["server_name"],
+                    change[0],
+                    change[1],
+                )
         activity = hub_time(model.get("last_activity"))
         if model.get("ready") and activity and activity != row["last_activity"]:
             await self.database.run(store.note_activity, notebook_id, activity)
@@ -192,8 +209,12 @@ class StatusSync:
             model = servers.get((row["owner"], row["server_name"]))
             if model is None:
                 gone.append(row["notebook_id"])
-                log.info("Notebook %s: its server %s/%s is gone from the hub; removing the notebook",
-                         row["notebook_id"], row["owner"], row["server_name"])
+                log.info(
+                    "Notebook %s: its server %s/%s is gone from the hub; removing the notebook",
+                    row["notebook_id"],
+                    row["owner"],
+                    row["server_name"],
+                )
             else:
                 await self.apply_model(row, model)
         if gone:

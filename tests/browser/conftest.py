@@ -12,8 +12,15 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"  # `make test` installs Debian's chromium where it is missing
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # long enough for a start and JupyterLab's first load; a wait for a state, not a measure
 WAIT_MS = 120_000
@@ -35,9 +42,11 @@ def browser(request, tmp_path):
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium, as root)")
     contexts = []
     with sync_playwright() as playwright:
+
         def open_page(person: str):
             context = playwright.chromium.launch_persistent_context(
-                tmp_path / f"chromium-{person}", executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                tmp_path / f"chromium-{person}", executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
             context.set_default_timeout(WAIT_MS)
             contexts.append((person, context))
             return context.pages[0] if context.pages else context.new_page()

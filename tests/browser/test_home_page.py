@@ -22,8 +22,11 @@ def server_row(page, server):
 
 
 def only_notebook(api):
-    return wait_for(lambda: next(iter(api.call("GET", "/api/v1/notebook")[1]["result"]), None), 30,
-                    what="the notebook to show up in the API")
+    return wait_for(
+        lambda: next(iter(api.call("GET", "/api/v1/notebook")[1]["result"]), None),
+        30,
+        what="the notebook to show up in the API",
+    )
 
 
 def test_a_notebook_from_the_form_runs_and_an_admin_stops_it(hub, browser, unique):
@@ -42,7 +45,8 @@ def test_a_notebook_from_the_form_runs_and_an_admin_stops_it(hub, browser, uniqu
     page.click("#spawn_form button[type=submit]")
     expect(page.locator(".spawn-error-msg")).to_have_text(
         "Error: spec.resources: memory=1.0Gx: unit 'Gx' is not a memory unit "
-        "(Ki, Mi, Gi, Ti, k, M, G, T; e.g. 512Mi, 1.0Gi, 2G)")
+        "(Ki, Mi, Gi, Ti, k, M, G, T; e.g. 512Mi, 1.0Gi, 2G)"
+    )
     page.fill("#submarine-cpu", "0.5")
     page.fill("#submarine-memory", "512Mi")
     page.locator('input[name="env_name"]').fill("FROM_BROWSER")
@@ -70,8 +74,7 @@ def test_a_notebook_from_the_form_runs_and_an_admin_stops_it(hub, browser, uniqu
 
     # the home page says what it runs, next to its name
     page.goto(hub.public + "/hub/home")
-    expect(server_row(page, server).locator("td").first).to_contain_text(
-        "notebook-env · cpu=0.5,memory=512Mi")
+    expect(server_row(page, server).locator("td").first).to_contain_text("notebook-env · cpu=0.5,memory=512Mi")
 
     # an admin stops it from the admin panel: the API says stopped
     admin = browser("admin")
@@ -103,7 +106,8 @@ def test_a_notebook_from_the_api_is_on_the_home_page(hub, browser, unique):
     expect(row.locator("td").first).to_contain_text("from-api")
     expect(row.locator("td").first).to_contain_text("notebook-env · memory=512Mi")
     expect(server_row(page, "deleted-by-api").locator("td").first).to_contain_text(
-        "notebook-env · the hub's default resources")
+        "notebook-env · the hub's default resources"
+    )
 
     # deleted through the API: gone from the page
     assert api.call("DELETE", f"/api/v1/notebook/{other_id}")[0] == 200
@@ -125,5 +129,8 @@ def test_a_notebook_from_the_api_is_on_the_home_page(hub, browser, unique):
     expect(row.locator(".delete-server")).to_be_visible()
     row.locator(".delete-server").click()
     expect(row).to_have_count(0)
-    wait_for(lambda: api.call("GET", f"/api/v1/notebook/{notebook_id}")[0] == 404, 30,
-             what="the notebook deleted on the home page to leave the API")
+    wait_for(
+        lambda: api.call("GET", f"/api/v1/notebook/{notebook_id}")[0] == 404,
+        30,
+        what="the notebook deleted on the home page to leave the API",
+    )

@@ -5,7 +5,7 @@ PostgreSQL). Every unit of work runs in one transaction on a small thread pool
 (:meth:`Database.run`), so the event loop never waits on the database: one
 thread hop per unit, which measured several times faster than the asyncio
 drivers' hop per statement. The schema is managed by alembic
-(``hub_service/alembic``) and upgraded when the service starts.
+(``hub_service/store/alembic``) and upgraded when the service starts.
 """
 
 import asyncio
@@ -13,8 +13,22 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from sqlalchemy import (JSON, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
-                        TypeDecorator, UniqueConstraint, create_engine, event)
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import make_url
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,7 +54,8 @@ class UTCDateTime(TypeDecorator):
 metadata = MetaData()
 
 environments = Table(
-    "environments", metadata,
+    "environments",
+    metadata,
     Column("environment_id", String(64), primary_key=True),
     Column("name", String(63), nullable=False, unique=True),
     Column("spec", JSON, nullable=False),
@@ -54,7 +69,8 @@ environments = Table(
 # user asked for (desired, pending: the controller still has to carry it out) and what the
 # hub last said (status, reason).
 notebooks = Table(
-    "notebooks", metadata,
+    "notebooks",
+    metadata,
     Column("notebook_id", String(64), primary_key=True),
     Column("uid", String(36), nullable=False, unique=True),
     Column("owner", String(255), nullable=False, index=True),
@@ -93,14 +109,16 @@ notebooks = Table(
 # One row per owner: a write that must see all of an owner's notebooks at once (a quota check
 # and the insert it allows) locks the owner's row first.
 owners = Table(
-    "owners", metadata,
+    "owners",
+    metadata,
     Column("name", String(255), primary_key=True),
     Column("version", Integer, nullable=False),
 )
 
 # Who a notebook is shared with (JupyterHub's shares grant the access; this lists them)
 notebook_shares = Table(
-    "notebook_shares", metadata,
+    "notebook_shares",
+    metadata,
     Column("notebook_id", String(64), primary_key=True),
     Column("kind", String(8), primary_key=True),  # "user" or "group"
     Column("name", String(255), primary_key=True),
@@ -110,7 +128,8 @@ notebook_shares = Table(
 
 # Every change of a notebook's status or reason, oldest first (ids increase).
 notebook_events = Table(
-    "notebook_events", metadata,
+    "notebook_events",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("notebook_id", String(64), nullable=False, index=True),
     Column("time", UTCDateTime(), nullable=False),

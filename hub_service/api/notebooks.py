@@ -43,8 +43,10 @@ class NotebookHandler(NotebookBase):
         self.ok("Get the notebook instance", await self.notebooks.get(self.caller, notebook_id))
 
     async def patch(self, notebook_id):
-        self.ok("Update the notebook instance",
-                await self.notebooks.update(self.caller, notebook_id, await self.json_body()))
+        self.ok(
+            "Update the notebook instance",
+            await self.notebooks.update(self.caller, notebook_id, await self.json_body()),
+        )
 
     async def delete(self, notebook_id):
         self.answer("Delete the notebook instance", *await self.notebooks.delete(self.caller, notebook_id))
@@ -93,14 +95,16 @@ class NotebookSharesHandler(NotebookBase):
         self.ok("List the notebook instance's shares", await self.notebooks.shares(self.caller, notebook_id))
 
     async def post(self, notebook_id):
-        self.ok("Share the notebook instance",
-                await self.notebooks.share(self.caller, notebook_id, await self.json_body()))
+        self.ok(
+            "Share the notebook instance", await self.notebooks.share(self.caller, notebook_id, await self.json_body())
+        )
 
 
 class NotebookShareHandler(NotebookBase):
     async def delete(self, notebook_id, kind, name):
-        self.ok("Stop sharing the notebook instance",
-                await self.notebooks.unshare(self.caller, notebook_id, kind, name))
+        self.ok(
+            "Stop sharing the notebook instance", await self.notebooks.unshare(self.caller, notebook_id, kind, name)
+        )
 
 
 class PingHandler(ApiHandler):

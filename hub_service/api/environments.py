@@ -12,8 +12,9 @@ class EnvironmentBase(ApiHandler):
 class EnvironmentListHandler(EnvironmentBase):
     async def get(self):
         # ?user=: the spawn form asks for the environments of the user it is shown to
-        self.ok("List all environments",
-                await self.environments.list(self.caller, self.get_query_argument("user", None)))
+        self.ok(
+            "List all environments", await self.environments.list(self.caller, self.get_query_argument("user", None))
+        )
 
     async def post(self):
         self.ok("Create an environment", await self.environments.create(self.caller, await self.json_body()))
@@ -24,8 +25,7 @@ class EnvironmentHandler(EnvironmentBase):
         self.ok("Get the environment", await self.environments.get(self.caller, name))
 
     async def patch(self, name):
-        self.ok("Update the environment",
-                await self.environments.update(self.caller, name, await self.json_body()))
+        self.ok("Update the environment", await self.environments.update(self.caller, name, await self.json_body()))
 
     async def delete(self, name):
         self.ok("Delete the environment", await self.environments.delete(self.caller, name))

@@ -6,7 +6,7 @@ import uuid
 from jupyterhub.slugs import is_valid_safe_slug, safe_slug
 from jupyterhub.utils import url_escape_path
 
-from .db import utcnow
+from .store.schema import utcnow
 
 
 def server_name(name: str) -> str:
@@ -20,17 +20,31 @@ def lab_url(base_url: str, owner: str, server: str) -> str:
     return f"{base_url}user/{url_escape_path(owner)}/{server}/lab"
 
 
-def new_row(notebook_id, owner, name, server, spec, revision, base_url, *, status, reason, pending, admitted,
-            held=None) -> dict:
+def new_row(
+    notebook_id, owner, name, server, spec, revision, base_url, *, status, reason, pending, admitted, held=None
+) -> dict:
     """A notebook the owner wants running: ``pending`` until the hub has started it (a create
     through the API, which the replica that made it carries out, leaving the leader's retries
     out until ``held``), ``admitted`` when its start is being admitted now (a start on the hub)."""
     return {
-        "notebook_id": notebook_id, "uid": str(uuid.uuid4()), "owner": owner, "name": name,
-        "server_name": server, "namespace": spec["meta"]["namespace"], "spec": spec,
-        "url": lab_url(base_url, owner, server), "status": status, "reason": reason, "created_time": utcnow(),
-        "deleted_time": None, "desired": "running", "pending": pending, "admitted": admitted, "attempts": 0,
-        "retry_at": held, "environment_revision": revision,
+        "notebook_id": notebook_id,
+        "uid": str(uuid.uuid4()),
+        "owner": owner,
+        "name": name,
+        "server_name": server,
+        "namespace": spec["meta"]["namespace"],
+        "spec": spec,
+        "url": lab_url(base_url, owner, server),
+        "status": status,
+        "reason": reason,
+        "created_time": utcnow(),
+        "deleted_time": None,
+        "desired": "running",
+        "pending": pending,
+        "admitted": admitted,
+        "attempts": 0,
+        "retry_at": held,
+        "environment_revision": revision,
     }
 
 

@@ -10,8 +10,8 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import statuses
-from .db import environments, notebook_events, notebook_shares, notebooks, owners, utcnow
+from .. import statuses
+from .schema import environments, notebook_events, notebook_shares, notebooks, owners, utcnow
 
 LIVE = notebooks.c.deleted_time.is_(None)
 
@@ -22,6 +22,7 @@ def _one(result) -> dict | None:
 
 
 # --- owners -------------------------------------------------------------------------------
+
 
 def lock_owner(connection, owner: str):
     """Serialise the writes of one owner's notebooks until the transaction ends: the first
@@ -34,6 +35,7 @@ def lock_owner(connection, owner: str):
 
 # --- notebooks: reads ---------------------------------------------------------------------
 
+
 def notebook(connection, notebook_id: str, live: bool = True) -> dict | None:
     """A notebook by id: a live one, or (``live=False``) one being deleted too."""
     query = select(notebooks).where(notebooks.c.notebook_id == notebook_id)
@@ -42,21 +44,28 @@ def notebook(connection, notebook_id: str, live: bool = True) -> dict | None:
 
 def notebook_on_server(connection, owner: str, server: str) -> dict | None:
     """The notebook (live or being deleted) that is ``owner``'s named server ``server``."""
-    return _one(connection.execute(select(notebooks).where(
-        notebooks.c.owner == owner, notebooks.c.server_name == server)))
+    return _one(
+        connection.execute(select(notebooks).where(notebooks.c.owner == owner, notebooks.c.server_name == server))
+    )
 
 
 def name_conflict(connection, owner: str, name: str, server: str) -> dict | None:
     """A notebook of ``owner`` with this name, or on this server."""
-    return _one(connection.execute(select(notebooks.c.name, notebooks.c.deleted_time).where(
-        notebooks.c.owner == owner, (notebooks.c.name == name) | (notebooks.c.server_name == server))))
+    return _one(
+        connection.execute(
+            select(notebooks.c.name, notebooks.c.deleted_time).where(
+                notebooks.c.owner == owner, (notebooks.c.name == name) | (notebooks.c.server_name == server)
+            )
+        )
+    )
 
 
 def _shared_with(user: str, groups) -> select:
     """The ids of the notebooks shared with ``user`` or one of their ``groups``."""
     shares = notebook_shares.c
-    return select(shares.notebook_id).where(((shares.kind == "user") & (shares.name == user)) | (
-        (shares.kind == "group") & shares.name.in_(list(groups))))
+    return select(shares.notebook_id).where(
+        ((shares.kind == "user") & (shares.name == user)) | ((shares.kind == "group") & shares.name.in_(list(groups)))
+    )
 
 
 def page(connection, owner: str | None, status: str | None, limit: int | None, offset: int, shared=None):
@@ -70,8 +79,13 @@ def page(connection, owner: str | None, status: str | None, limit: int | None, o
     if status is not None:
         where.append(notebooks.c.status == status)
     total = connection.execute(select(func.count()).select_from(notebooks).where(*where)).scalar()
-    query = (select(notebooks).where(*where).order_by(notebooks.c.created_time, notebooks.c.notebook_id)
-             .offset(offset).limit(limit))
+    query = (
+        select(notebooks)
+        .where(*where)
+        .order_by(notebooks.c.created_time, notebooks.c.notebook_id)
+        .offset(offset)
+        .limit(limit)
+    )
     return total, [dict(row) for row in connection.execute(query).mappings()]
 
 
@@ -85,36 +99,65 @@ def status_of(connection, notebook_id: str) -> str | None:
     return connection.execute(select(notebooks.c.status).where(notebooks.c.notebook_id == notebook_id, LIVE)).scalar()
 
 
-SYNC_COLUMNS = [notebooks.c[name] for name in (
-    "notebook_id", "owner", "server_name", "status", "reason", "desired", "pending", "deleted_time",
-    "last_activity")]
+SYNC_COLUMNS = [
+    notebooks.c[name]
+    for name in (
+        "notebook_id",
+        "owner",
+        "server_name",
+        "status",
+        "reason",
+        "desired",
+        "pending",
+        "deleted_time",
+        "last_activity",
+    )
+]
 
 
 def active(connection) -> list[dict]:
     """Notebooks the hub should have active (starting, running or stopping), for the quick pass."""
-    return [dict(row) for row in connection.execute(select(*SYNC_COLUMNS).where(
-        notebooks.c.status.in_(statuses.ACTIVE | {statuses.TERMINATING}), LIVE,
-        notebooks.c.pending.is_(False))).mappings()]
+    return [
+        dict(row)
+        for row in connection.execute(
+            select(*SYNC_COLUMNS).where(
+                notebooks.c.status.in_(statuses.ACTIVE | {statuses.TERMINATING}), LIVE, notebooks.c.pending.is_(False)
+            )
+        ).mappings()
+    ]
 
 
 def running(connection) -> list[dict]:
     """Running notebooks with nothing pending, and their specs (for the culler)."""
-    return [dict(row) for row in connection.execute(select(
-        notebooks.c.notebook_id, notebooks.c.owner, notebooks.c.server_name, notebooks.c.spec).where(
-        notebooks.c.status == statuses.RUNNING, LIVE, notebooks.c.pending.is_(False))).mappings()]
+    return [
+        dict(row)
+        for row in connection.execute(
+            select(notebooks.c.notebook_id, notebooks.c.owner, notebooks.c.server_name, notebooks.c.spec).where(
+                notebooks.c.status == statuses.RUNNING, LIVE, notebooks.c.pending.is_(False)
+            )
+        ).mappings()
+    ]
 
 
 def settled(connection) -> list[dict]:
     """Every notebook with no change pending, for the full pass."""
-    return [dict(row) for row in connection.execute(
-        select(*SYNC_COLUMNS).where(notebooks.c.pending.is_(False), LIVE)).mappings()]
+    return [
+        dict(row)
+        for row in connection.execute(select(*SYNC_COLUMNS).where(notebooks.c.pending.is_(False), LIVE)).mappings()
+    ]
 
 
 def due(connection, now: datetime) -> list[str]:
     """Notebooks with a pending change whose next attempt is due (and that no replica holds)."""
-    return connection.execute(select(notebooks.c.notebook_id).where(
-        notebooks.c.pending.is_(True), (notebooks.c.retry_at.is_(None)) | (notebooks.c.retry_at <= now)
-    )).scalars().all()
+    return (
+        connection.execute(
+            select(notebooks.c.notebook_id).where(
+                notebooks.c.pending.is_(True), (notebooks.c.retry_at.is_(None)) | (notebooks.c.retry_at <= now)
+            )
+        )
+        .scalars()
+        .all()
+    )
 
 
 def usage_rows(connection, owner: str, excluding: str | None = None) -> list:
@@ -127,6 +170,7 @@ def usage_rows(connection, owner: str, excluding: str | None = None) -> list:
 
 # --- notebooks: writes --------------------------------------------------------------------
 
+
 def insert_notebook(connection, row: dict):
     connection.execute(insert(notebooks).values(row))
     record(connection, row["notebook_id"], row["status"], row["reason"])
@@ -136,16 +180,21 @@ def set_status(connection, notebook_id: str, status: str, reason: str | None, ex
     """Move a live notebook to ``(status, reason)`` if its status is still ``expected`` (a
     status or a set of them; any when None), and record the change. The status it had;
     None when it was not as expected, or is gone."""
-    current = connection.execute(select(notebooks.c.status, notebooks.c.reason).where(
-        notebooks.c.notebook_id == notebook_id, LIVE)).first()
+    current = connection.execute(
+        select(notebooks.c.status, notebooks.c.reason).where(notebooks.c.notebook_id == notebook_id, LIVE)
+    ).first()
     if current is None or not _matches(current.status, expected):
         return None
     if (current.status, current.reason) == (status, reason):
         return current.status
-    changed = connection.execute(
-        update(notebooks).where(notebooks.c.notebook_id == notebook_id, notebooks.c.status == current.status)
-        .values(status=status, reason=reason)
-    ).rowcount == 1
+    changed = (
+        connection.execute(
+            update(notebooks)
+            .where(notebooks.c.notebook_id == notebook_id, notebooks.c.status == current.status)
+            .values(status=status, reason=reason)
+        ).rowcount
+        == 1
+    )
     if not changed:
         return None
     record(connection, notebook_id, status, reason)
@@ -158,25 +207,34 @@ def _matches(status: str, expected) -> bool:
     return status in expected if isinstance(expected, (set, frozenset, tuple)) else status == expected
 
 
-def ask(connection, notebook_id: str, desired: str, status: str, reason: str, held: datetime,
-        expected=None) -> bool:
+def ask(connection, notebook_id: str, desired: str, status: str, reason: str, held: datetime, expected=None) -> bool:
     """Record that the owner asked for ``desired`` (running or stopped): a pending change for the
     controller, and the status that says so. The replica that asks carries it out; the leader's
     retries leave it alone until ``held``. False if the notebook is gone or its status is not
     ``expected``."""
     if set_status(connection, notebook_id, status, reason, expected) is None:
         return False
-    connection.execute(update(notebooks).where(notebooks.c.notebook_id == notebook_id).values(
-        desired=desired, pending=True, attempts=0, retry_at=held))
+    connection.execute(
+        update(notebooks)
+        .where(notebooks.c.notebook_id == notebook_id)
+        .values(desired=desired, pending=True, attempts=0, retry_at=held)
+    )
     return True
 
 
 def mark_deleted(connection, notebook_id: str, held: datetime) -> bool:
     """A DELETE: gone for clients at once, a pending removal for the controller (see ``ask``
     for ``held``). False if it already was."""
-    return connection.execute(update(notebooks).where(notebooks.c.notebook_id == notebook_id, LIVE).values(
-        deleted_time=utcnow(), pending=True, attempts=0, retry_at=held, status=statuses.TERMINATING,
-        reason=statuses.REASONS[statuses.TERMINATING])).rowcount == 1
+    if set_status(connection, notebook_id, statuses.TERMINATING, statuses.REASONS[statuses.TERMINATING]) is None:
+        return False
+    return (
+        connection.execute(
+            update(notebooks)
+            .where(notebooks.c.notebook_id == notebook_id, LIVE)
+            .values(deleted_time=utcnow(), pending=True, attempts=0, retry_at=held)
+        ).rowcount
+        == 1
+    )
 
 
 def done(connection, notebook_id: str, desired: str | None = None, expect_pending: bool | None = None) -> bool:
@@ -204,8 +262,11 @@ def call_off(connection, notebook_id: str, status: str, reason: str | None) -> b
 def admit(connection, notebook_id: str):
     """A start of the notebook's server was admitted: it is the notebook's, wanted running, and
     whatever start was pending is done."""
-    connection.execute(update(notebooks).where(notebooks.c.notebook_id == notebook_id).values(
-        admitted=True, desired="running", pending=False, attempts=0, retry_at=None, stop_reason=None))
+    connection.execute(
+        update(notebooks)
+        .where(notebooks.c.notebook_id == notebook_id)
+        .values(admitted=True, desired="running", pending=False, attempts=0, retry_at=None, stop_reason=None)
+    )
 
 
 def set_stop_reason(connection, notebook_id: str, reason: str):
@@ -214,20 +275,23 @@ def set_stop_reason(connection, notebook_id: str, reason: str):
 
 
 def retry_later(connection, notebook_id: str, attempts: int, at: datetime):
-    connection.execute(update(notebooks).where(notebooks.c.notebook_id == notebook_id)
-                       .values(attempts=attempts, retry_at=at))
+    connection.execute(
+        update(notebooks).where(notebooks.c.notebook_id == notebook_id).values(attempts=attempts, retry_at=at)
+    )
 
 
 def change_spec(connection, notebook_id: str, spec: dict, revision: int | None, message: str):
     """A new spec (and the revision of its environment it holds), recorded in its events."""
-    connection.execute(update(notebooks).where(notebooks.c.notebook_id == notebook_id).values(
-        spec=spec, environment_revision=revision))
+    connection.execute(
+        update(notebooks)
+        .where(notebooks.c.notebook_id == notebook_id)
+        .values(spec=spec, environment_revision=revision)
+    )
     record(connection, notebook_id, status_of(connection, notebook_id), message)
 
 
 def note_activity(connection, notebook_id: str, activity: datetime):
-    connection.execute(update(notebooks).where(notebooks.c.notebook_id == notebook_id)
-                       .values(last_activity=activity))
+    connection.execute(update(notebooks).where(notebooks.c.notebook_id == notebook_id).values(last_activity=activity))
 
 
 def remove(connection, notebook_ids):
@@ -239,49 +303,76 @@ def remove(connection, notebook_ids):
 
 # --- notebook shares ----------------------------------------------------------------------
 
+
 def shared_with(connection, notebook_id: str, user: str, groups) -> bool:
-    return connection.execute(_shared_with(user, groups).where(
-        notebook_shares.c.notebook_id == notebook_id)).first() is not None
+    return (
+        connection.execute(_shared_with(user, groups).where(notebook_shares.c.notebook_id == notebook_id)).first()
+        is not None
+    )
 
 
 def shared_with_groups(connection) -> list[dict]:
     """Live notebooks shared with a group."""
-    query = select(notebooks.c.notebook_id, notebooks.c.owner, notebooks.c.server_name).where(LIVE, (
-        notebooks.c.notebook_id.in_(select(notebook_shares.c.notebook_id).where(notebook_shares.c.kind == "group"))))
+    query = select(notebooks.c.notebook_id, notebooks.c.owner, notebooks.c.server_name).where(
+        LIVE,
+        (notebooks.c.notebook_id.in_(select(notebook_shares.c.notebook_id).where(notebook_shares.c.kind == "group"))),
+    )
     return [dict(row) for row in connection.execute(query).mappings()]
 
 
 def shares_of(connection, notebook_id: str) -> list[dict]:
-    return [dict(row) for row in connection.execute(select(notebook_shares).where(
-        notebook_shares.c.notebook_id == notebook_id).order_by(notebook_shares.c.created)).mappings()]
+    return [
+        dict(row)
+        for row in connection.execute(
+            select(notebook_shares)
+            .where(notebook_shares.c.notebook_id == notebook_id)
+            .order_by(notebook_shares.c.created)
+        ).mappings()
+    ]
 
 
 def add_share(connection, notebook_id: str, kind: str, name: str):
-    if not connection.execute(select(notebook_shares.c.name).where(
-            notebook_shares.c.notebook_id == notebook_id, notebook_shares.c.kind == kind,
-            notebook_shares.c.name == name)).first():
-        connection.execute(insert(notebook_shares).values(notebook_id=notebook_id, kind=kind, name=name,
-                                                          created=utcnow()))
+    if not connection.execute(
+        select(notebook_shares.c.name).where(
+            notebook_shares.c.notebook_id == notebook_id,
+            notebook_shares.c.kind == kind,
+            notebook_shares.c.name == name,
+        )
+    ).first():
+        connection.execute(
+            insert(notebook_shares).values(notebook_id=notebook_id, kind=kind, name=name, created=utcnow())
+        )
 
 
 def remove_share(connection, notebook_id: str, kind: str, name: str) -> bool:
-    return connection.execute(delete(notebook_shares).where(
-        notebook_shares.c.notebook_id == notebook_id, notebook_shares.c.kind == kind,
-        notebook_shares.c.name == name)).rowcount == 1
+    return (
+        connection.execute(
+            delete(notebook_shares).where(
+                notebook_shares.c.notebook_id == notebook_id,
+                notebook_shares.c.kind == kind,
+                notebook_shares.c.name == name,
+            )
+        ).rowcount
+        == 1
+    )
 
 
 # --- notebook events ----------------------------------------------------------------------
 
+
 def record(connection, notebook_id: str, status: str, message: str | None):
-    connection.execute(insert(notebook_events).values(
-        notebook_id=notebook_id, time=utcnow(), status=status, message=message))
+    connection.execute(
+        insert(notebook_events).values(notebook_id=notebook_id, time=utcnow(), status=status, message=message)
+    )
 
 
 def events_since(connection, notebook_id: str, after: int = 0) -> list[dict]:
     """Events after the one with id ``after``, oldest first."""
     rows = connection.execute(
-        select(notebook_events).where(notebook_events.c.notebook_id == notebook_id, notebook_events.c.id > after)
-        .order_by(notebook_events.c.id)).mappings()
+        select(notebook_events)
+        .where(notebook_events.c.notebook_id == notebook_id, notebook_events.c.id > after)
+        .order_by(notebook_events.c.id)
+    ).mappings()
     return [dict(row) for row in rows]
 
 
@@ -289,8 +380,11 @@ def start_time(connection, notebook_id: str) -> datetime | None:
     """When the notebook's latest start was asked for: the first of the starting events that
     lead up to its latest event."""
     started = None
-    query = (select(notebook_events.c.time, notebook_events.c.status)
-             .where(notebook_events.c.notebook_id == notebook_id).order_by(notebook_events.c.id.desc()))
+    query = (
+        select(notebook_events.c.time, notebook_events.c.status)
+        .where(notebook_events.c.notebook_id == notebook_id)
+        .order_by(notebook_events.c.id.desc())
+    )
     for time, status in connection.execute(query):
         if status not in statuses.STARTING and started is not None:
             break
@@ -300,6 +394,7 @@ def start_time(connection, notebook_id: str) -> datetime | None:
 
 
 # --- environments -------------------------------------------------------------------------
+
 
 def environment(connection, name: str) -> dict | None:
     return _one(connection.execute(select(environments).where(environments.c.name == name)))
@@ -314,8 +409,9 @@ def insert_environment(connection, row: dict):
 
 
 def change_environment(connection, name: str, spec: dict, revision: int):
-    connection.execute(update(environments).where(environments.c.name == name).values(
-        spec=spec, revision=revision, updated=utcnow()))
+    connection.execute(
+        update(environments).where(environments.c.name == name).values(spec=spec, revision=revision, updated=utcnow())
+    )
 
 
 def delete_environment(connection, name: str):

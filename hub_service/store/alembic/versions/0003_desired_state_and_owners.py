@@ -25,12 +25,20 @@ def upgrade(**kwargs):
         batch.add_column(sa.Column("retry_at", sa.DateTime(timezone=True)))
         batch.create_index("ix_notebooks_status", ["status"])
         batch.create_index("ix_notebooks_pending", ["pending"])
-    notebooks = sa.table("notebooks", sa.column("status", sa.String), sa.column("desired", sa.String),
-                         sa.column("pending", sa.Boolean), sa.column("on_hub", sa.Boolean),
-                         sa.column("deleted_time", sa.DateTime))
+    notebooks = sa.table(
+        "notebooks",
+        sa.column("status", sa.String),
+        sa.column("desired", sa.String),
+        sa.column("pending", sa.Boolean),
+        sa.column("on_hub", sa.Boolean),
+        sa.column("deleted_time", sa.DateTime),
+    )
     op.execute(notebooks.update().where(notebooks.c.status.in_(["stopped", "failed"])).values(desired="stopped"))
-    op.execute(notebooks.update().where(sa.or_(notebooks.c.on_hub == sa.false(),
-                                               notebooks.c.deleted_time.is_not(None))).values(pending=True))
+    op.execute(
+        notebooks.update()
+        .where(sa.or_(notebooks.c.on_hub == sa.false(), notebooks.c.deleted_time.is_not(None)))
+        .values(pending=True)
+    )
     with op.batch_alter_table("notebooks") as batch:
         batch.alter_column("on_hub", new_column_name="admitted")
     owners = op.create_table(

@@ -23,19 +23,19 @@ import logging
 from datetime import datetime, timedelta
 
 from submarine_spawner.contract import admitted, notebook_spec
+from submarine_spawner.policy import SubmarinePolicy
 
-from . import metrics, specs, statuses, store
-from .caller import Caller
-from .db import Database, utcnow
-from .envelope import ApiError
-from .environments import Environments
-from .hub.client import HubClient, HubError
-from .hub.controller import Controller, Outcome
-from .ids import IdGenerator, insert_with_fresh_id
+from .. import metrics, specs, statuses, store
+from ..caller import Caller
+from ..errors import ApiError
+from ..hub.client import HubClient, HubError
+from ..hub.controller import Controller, Outcome
+from ..hub.members import Members
+from ..ids import IdGenerator, insert_with_fresh_id
+from ..rows import isotime, new_row, notebook_result, server_name, share_result
+from ..store.schema import Database, utcnow
+from .environments import Environments, pending_restart
 from .quotas import OwnerQuota, usage
-from .environments import pending_restart
-from .members import Members
-from .records import isotime, new_row, notebook_result, server_name, share_result
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ HOLD_MARGIN = 10
 
 
 def event_result(event: dict) -> dict:
-    return {"id": event["id"], "time": isotime(event["time"]), "status": event["status"],
-            "message": event["message"]}
+    return {"id": event["id"], "time": isotime(event["time"]), "status": event["status"], "message": event["message"]}
 
 
 def hub_error(e: HubError, action: str) -> ApiError:
@@ -61,20 +60,38 @@ def hub_error(e: HubError, action: str) -> ApiError:
 def outcome_error(outcome: Outcome | None, action: str, timeout: float, undone: str) -> ApiError:
     """Why a change did not happen, for our client; ``undone`` says what was undone."""
     if outcome is None or outcome.code >= 500:
-        why = f"JupyterHub did not answer within {timeout:g}s" if outcome is None else \
-            f"JupyterHub failed ({outcome.message})"
+        why = (
+            f"JupyterHub did not answer within {timeout:g}s"
+            if outcome is None
+            else f"JupyterHub failed ({outcome.message})"
+        )
         return ApiError(503, f"{why}; {undone}: try again later", {"Retry-After": "10"})
     if outcome.code == 429:
-        return ApiError(429, f"JupyterHub is busy starting other servers; {undone}: try again later "
-                             f"({outcome.message})", {"Retry-After": f"{outcome.retry_after or 10:g}"})
+        return ApiError(
+            429,
+            f"JupyterHub is busy starting other servers; {undone}: try again later ({outcome.message})",
+            {"Retry-After": f"{outcome.retry_after or 10:g}"},
+        )
     code = outcome.code if outcome.code in (403, 409) else 400
     return ApiError(code, f"JupyterHub refused to {action}: {outcome.message}")
 
 
 class Notebooks:
-    def __init__(self, *, database: Database, hub: HubClient, controller: Controller, sync,
-                 environments: Environments, members: Members, policy, quota: OwnerQuota, logs, base_url: str,
-                 default_namespace: str, namespaces: list[str], request_timeout: float):
+    def __init__(
+        self,
+        *,
+        database: Database,
+        hub: HubClient,
+        controller: Controller,
+        sync,
+        environments: Environments,
+        members: Members,
+        policy: SubmarinePolicy,
+        quota: OwnerQuota,
+        logs,
+        base_url: str,
+        request_timeout: float,
+    ):
         self.database = database
         self.members = members
         self.hub = hub
@@ -85,16 +102,17 @@ class Notebooks:
         self.quota = quota
         self.logs = logs
         self.base_url = base_url
-        self.default_namespace = default_namespace
-        self.namespaces = namespaces
         self.request_timeout = request_timeout
         self.ids = IdGenerator("notebook")
 
     @staticmethod
     def check_owner(caller: Caller, owner: str, verb: str):
         if not caller.owns(owner):
-            raise ApiError(403, f"{caller.kind.capitalize()} '{caller.name}' may not {verb} notebooks "
-                                f"of '{owner}': only the owner and admins may")
+            raise ApiError(
+                403,
+                f"{caller.kind.capitalize()} '{caller.name}' may not {verb} notebooks "
+                f"of '{owner}': only the owner and admins may",
+            )
 
     async def _row(self, caller: Caller, notebook_id: str, verb: str) -> dict:
         """The notebook, if the caller may ``verb`` it: its owner and admins may do anything;
@@ -116,9 +134,14 @@ class Notebooks:
     async def _results(self, caller: Caller, rows) -> list[dict]:
         """Notebooks as the API shows them: whether a restart is pending, and who shared them."""
         environments = await self.environments.all()
-        return [notebook_result(row, pending_restart(row, environments),
-                                row["owner"] if caller.kind == "user" and not caller.owns(row["owner"]) else None)
-                for row in rows]
+        return [
+            notebook_result(
+                row,
+                pending_restart(row, environments),
+                row["owner"] if caller.kind == "user" and not caller.owns(row["owner"]) else None,
+            )
+            for row in rows
+        ]
 
     async def _result(self, caller: Caller, row) -> dict:
         return (await self._results(caller, [row]))[0]
@@ -132,19 +155,26 @@ class Notebooks:
     def check_quota(self, connection, owner: str, resources: str, new: bool, excluding: str | None = None):
         """In a unit that holds the owner's lock (``store.lock_owner``)."""
         used = usage(store.usage_rows(connection, owner, excluding))
-        self.quota.check(owner, used, self.policy.parse(resources), new)
+        self.quota.check(owner, used, self.policy.resources.parse(resources), new)
 
     # --- a new notebook (here, or started on the hub: admission.py) --------------------
 
     def namespace(self, asked: str | None) -> str:
-        namespace = asked or self.default_namespace
-        if namespace not in self.namespaces:
-            raise ApiError(400, f"meta.namespace: '{namespace}' is not allowed here "
-                                f"(allowed: {', '.join(self.namespaces)})")
-        return namespace
+        try:
+            return self.policy.namespace(asked)
+        except ValueError as e:
+            raise ApiError(400, str(e)) from None
 
-    async def spec(self, owner: str, name: str, namespace: str | None, environment: str, pod: dict,
-                   labels=None, caller_admin: bool = False) -> tuple[dict, int]:
+    async def spec(
+        self,
+        owner: str,
+        name: str,
+        namespace: str | None,
+        environment: str,
+        pod: dict,
+        labels=None,
+        caller_admin: bool = False,
+    ) -> tuple[dict, int]:
         """``(spec, environment revision)`` of a new notebook from what was asked, its environment
         resolved from the catalogue (one the owner may use, not deprecated)."""
         namespace = self.namespace(namespace)
@@ -156,8 +186,18 @@ class Notebooks:
         request's own first step, and the waits within it."""
         return utcnow() + timedelta(seconds=self.request_timeout + HOLD_MARGIN)
 
-    async def insert(self, owner: str, name: str, spec: dict, revision: int, *, status: str, reason: str,
-                     pending: bool, admitted: bool) -> dict:
+    async def insert(
+        self,
+        owner: str,
+        name: str,
+        spec: dict,
+        revision: int,
+        *,
+        status: str,
+        reason: str,
+        pending: bool,
+        admitted: bool,
+    ) -> dict:
         """A new notebook's row, under the owner's lock: 409 if its name or server is taken,
         403 over the owner's quota, else inserted (with a fresh id)."""
         server = server_name(name)
@@ -167,36 +207,67 @@ class Notebooks:
             other = store.name_conflict(connection, owner, name, server)
             if other is not None:
                 if other["deleted_time"]:
-                    raise ApiError(409, f"Notebook '{other['name']}' of '{owner}' is still being deleted; "
-                                        "try again in a few seconds")
+                    raise ApiError(
+                        409,
+                        f"Notebook '{other['name']}' of '{owner}' is still being deleted; try again in a few seconds",
+                    )
                 if other["name"] == name:
                     raise ApiError(409, f"'{owner}' already has a notebook named '{name}'")
-                raise ApiError(409, f"'{name}' and '{owner}''s notebook '{other['name']}' map to the same "
-                                    f"hub server '{server}'")
+                raise ApiError(
+                    409, f"'{name}' and '{owner}''s notebook '{other['name']}' map to the same hub server '{server}'"
+                )
             self.check_quota(connection, owner, spec["spec"].get("resources", ""), new=True)
             store.insert_notebook(connection, row)
 
         return await insert_with_fresh_id(
-            self.database, self.ids,
-            lambda notebook_id: new_row(notebook_id, owner, name, server, spec, revision, self.base_url,
-                                        status=status, reason=reason, pending=pending, admitted=admitted,
-                                        held=self.held() if pending else None),
-            checked_insert)
+            self.database,
+            self.ids,
+            lambda notebook_id: new_row(
+                notebook_id,
+                owner,
+                name,
+                server,
+                spec,
+                revision,
+                self.base_url,
+                status=status,
+                reason=reason,
+                pending=pending,
+                admitted=admitted,
+                held=self.held() if pending else None,
+            ),
+            checked_insert,
+        )
 
     # --- create ---------------------------------------------------------------------------
 
     async def create(self, caller: Caller, body) -> dict:
-        request = specs.validate(specs.NotebookRequest, body, self.policy)
+        request = specs.validate(specs.NotebookRequest, body, self.policy.context)
         meta = request.meta
         owner = meta.ownerId or (caller.name if caller.kind == "user" else None)
         if owner is None:
             raise ApiError(400, "meta.ownerId: is required when a service creates a notebook")
         specs.validate_owner(owner)
         self.check_owner(caller, owner, "create")
-        spec, revision = await self.spec(owner, meta.name, meta.namespace, request.environment.name,
-                                         request.spec.model_dump(exclude_none=True), meta.labels, caller.admin)
-        row = await self.insert(owner, meta.name, spec, revision, status=statuses.CREATING,
-                                reason=statuses.REASONS[statuses.CREATING], pending=True, admitted=False)
+        spec, revision = await self.spec(
+            owner,
+            meta.name,
+            meta.namespace,
+            request.environment.name,
+            request.spec.model_dump(exclude_none=True),
+            meta.labels,
+            caller.admin,
+        )
+        row = await self.insert(
+            owner,
+            meta.name,
+            spec,
+            revision,
+            status=statuses.CREATING,
+            reason=statuses.REASONS[statuses.CREATING],
+            pending=True,
+            admitted=False,
+        )
         notebook_id = row["notebook_id"]
         outcome = await self.controller.converge(notebook_id, self.request_timeout)
         if not (outcome and outcome.done):
@@ -206,8 +277,9 @@ class Notebooks:
                     # its server goes, now if the hub answers, else when it does
                     answers = outcome is not None and outcome.code < 500
                     await self.controller.converge(notebook_id, self.request_timeout if answers else 0)
-                raise outcome_error(outcome, f"create the notebook '{meta.name}'", self.request_timeout,
-                                    "the notebook was not created")
+                raise outcome_error(
+                    outcome, f"create the notebook '{meta.name}'", self.request_timeout, "the notebook was not created"
+                )
         metrics.CREATES.inc()
         return await self._result(caller, await self.database.run(store.notebook, notebook_id) or row)
 
@@ -268,8 +340,9 @@ class Notebooks:
         row = await self._row(caller, notebook_id, "stop")
         if not row["pending"] and row["status"] in (statuses.STOPPED, statuses.FAILED):
             return await self._result(caller, row), False
-        if not await self.database.run(store.ask, notebook_id, "stopped", statuses.TERMINATING,
-                                       statuses.STOPPING_REASON, self.held()):
+        if not await self.database.run(
+            store.ask, notebook_id, "stopped", statuses.TERMINATING, statuses.STOPPING_REASON, self.held()
+        ):
             raise ApiError(404, NOT_FOUND)
         outcome = await self.controller.converge(notebook_id, self.request_timeout)
         return await self._result(caller, await self._current(notebook_id)), self._accepted(outcome)
@@ -286,25 +359,34 @@ class Notebooks:
             if current is None:
                 raise ApiError(404, NOT_FOUND)
             if current["pending"] or current["status"] not in startable:
-                raise ApiError(409, f"Notebook '{row['name']}' is {current['status']}: only a stopped or failed "
-                                    "notebook can be started")
-            self.check_quota(connection, row["owner"], row["spec"]["spec"].get("resources", ""), new=False,
-                              excluding=notebook_id)
-            store.ask(connection, notebook_id, "running", statuses.CREATING, statuses.STARTING_REASON, self.held(),
-                      startable)
+                raise ApiError(
+                    409,
+                    f"Notebook '{row['name']}' is {current['status']}: only a stopped or failed "
+                    "notebook can be started",
+                )
+            self.check_quota(
+                connection, row["owner"], row["spec"]["spec"].get("resources", ""), new=False, excluding=notebook_id
+            )
+            store.ask(
+                connection, notebook_id, "running", statuses.CREATING, statuses.STARTING_REASON, self.held(), startable
+            )
             return current
 
         before = await self.database.run(ask)
         outcome = await self.controller.converge(notebook_id, self.request_timeout)
         if outcome is not None and (outcome.refused or outcome.code == 429):
             if await self.database.run(store.call_off, notebook_id, before["status"], before["reason"]):
-                raise outcome_error(outcome, f"start the notebook '{row['name']}'", self.request_timeout,
-                                    "the notebook was not started")
+                raise outcome_error(
+                    outcome,
+                    f"start the notebook '{row['name']}'",
+                    self.request_timeout,
+                    "the notebook was not started",
+                )
         return await self._result(caller, await self._current(notebook_id)), self._accepted(outcome)
 
     async def update(self, caller: Caller, notebook_id: str, body) -> dict:
         """Change envVars, resources or environment of a stopped notebook."""
-        patch = specs.validate(specs.NotebookPatch, body, self.policy)
+        patch = specs.validate(specs.NotebookPatch, body, self.policy.context)
         row = await self._row(caller, notebook_id, "change")
         changeable = (statuses.STOPPED, statuses.FAILED)
 
@@ -312,15 +394,19 @@ class Notebooks:
             if current is None:
                 raise ApiError(404, NOT_FOUND)
             if current["pending"] or current["status"] not in changeable:
-                raise ApiError(409, f"Notebook '{row['name']}' is {current['status']}: stop it first "
-                                    f"(POST /api/v1/notebook/{notebook_id}/stop), then change it")
+                raise ApiError(
+                    409,
+                    f"Notebook '{row['name']}' is {current['status']}: stop it first "
+                    f"(POST /api/v1/notebook/{notebook_id}/stop), then change it",
+                )
 
         must_be_stopped(row)
         spec = {**row["spec"], "spec": dict(row["spec"]["spec"])}
         revision = row["environment_revision"]
         if patch.environment is not None:
-            spec["environment"], revision = await self.environments.for_notebook(patch.environment.name,
-                                                                                 row["owner"], caller.admin)
+            spec["environment"], revision = await self.environments.for_notebook(
+                patch.environment.name, row["owner"], caller.admin
+            )
         if patch.spec is not None:
             given = patch.spec.model_dump(exclude_unset=True)
             if "resources" in given:  # the cpu/memory/gpu fields were folded into the old one
@@ -341,8 +427,9 @@ class Notebooks:
         start's admission writes it anyway, so a hub that does not answer is no failure."""
         options = admitted(row["notebook_id"], row["spec"]).user_options()
         try:
-            await asyncio.wait_for(self.hub.patch_server(row["owner"], row["server_name"], options),
-                                   self.request_timeout)
+            await asyncio.wait_for(
+                self.hub.patch_server(row["owner"], row["server_name"], options), self.request_timeout
+            )
         except (HubError, asyncio.TimeoutError) as e:
             log.debug("Notebook %s: the hub's copy of its options stays as it was (%s)", row["notebook_id"], e)
 
@@ -354,8 +441,11 @@ class Notebooks:
         if not await self.database.run(store.mark_deleted, notebook_id, self.held()):
             raise ApiError(404, NOT_FOUND)
         outcome = await self.controller.converge(notebook_id, self.request_timeout)
-        result = {**await self._result(caller, row), "status": statuses.TERMINATING,
-                  "reason": statuses.REASONS[statuses.TERMINATING]}
+        result = {
+            **await self._result(caller, row),
+            "status": statuses.TERMINATING,
+            "reason": statuses.REASONS[statuses.TERMINATING],
+        }
         return result, self._accepted(outcome)
 
     # --- sharing --------------------------------------------------------------------------
@@ -415,5 +505,6 @@ class Notebooks:
             try:
                 await self._grant(row, "share")
             except ApiError as e:
-                log.warning("Notebook %s: its group shares could not be brought up to date: %s",
-                            row["notebook_id"], e.message)
+                log.warning(
+                    "Notebook %s: its group shares could not be brought up to date: %s", row["notebook_id"], e.message
+                )

@@ -1,15 +1,16 @@
-"""The base of every API handler: JupyterHub auth, request bodies and the envelope."""
+"""The base of every API handler: JupyterHub auth, request bodies and Submarine's envelope."""
 
 import asyncio
 import json
 import logging
+from http import HTTPStatus
 
 import yaml
 from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
 from tornado import web
 
 from ..caller import Caller
-from ..envelope import ApiError, envelope
+from ..errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,21 @@ MAX_BODY = 256 * 1024  # bytes: a notebook or an environment is a few KB
 MAX_DEPTH = 32  # nesting of objects and lists
 MAX_NODES = 20_000  # values in a body, aliases counted each time (YAML "billion laughs")
 READS = ("GET", "HEAD", "OPTIONS")
+
+
+def envelope(code: int, message: str | None = None, result=None, attributes: dict | None = None) -> dict:
+    """Submarine's envelope of every response, errors included. ``status`` is the HTTP reason in
+    JAX-RS enum style: OK, BAD_REQUEST, NOT_FOUND, ..."""
+    return {
+        "status": HTTPStatus(code).name,
+        "code": code,
+        "success": code < 400,
+        "message": message,
+        "result": result,
+        "attributes": attributes or {},
+    }
+
+
 # the C parser when PyYAML has it: the pure-Python one is slow enough to stall the service
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -77,21 +93,31 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
         except web.HTTPError as e:
             if e.status_code < 500:
                 raise
-            raise ApiError(503, f"JupyterHub did not answer the check of your token ({e.log_message}); nothing was "
-                                "done: try again later", {"Retry-After": "10"}) from None
+            raise ApiError(
+                503,
+                f"JupyterHub did not answer the check of your token ({e.log_message}); nothing was "
+                "done: try again later",
+                {"Retry-After": "10"},
+            ) from None
         return model
 
     async def prepare(self):
         model = await self._identify()
         if not model:
-            raise ApiError(401, "Authentication required: send 'Authorization: token <JupyterHub API token>' "
-                                f"(get one at {self.settings['token_page']}) or log in through the hub")
+            raise ApiError(
+                401,
+                "Authentication required: send 'Authorization: token <JupyterHub API token>' "
+                f"(get one at {self.settings['token_page']}) or log in through the hub",
+            )
         try:
             self.check_hub_user(model)
         except UserNotAllowed:
             needed = " or ".join(sorted(self.hub_auth.access_scopes))
-            raise ApiError(403, f"The token of {model.get('kind', 'user')} '{model['name']}' lacks the "
-                                f"scope {needed}; ask an admin to grant it") from None
+            raise ApiError(
+                403,
+                f"The token of {model.get('kind', 'user')} '{model['name']}' lacks the "
+                f"scope {needed}; ask an admin to grant it",
+            ) from None
         self._hub_user = model
         self.caller = Caller.from_model(model)
 
@@ -99,8 +125,9 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
         """The request body as data: JSON, or YAML as Submarine also accepts."""
         content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type not in JSON_TYPES + YAML_TYPES:
-            raise ApiError(415, f"Content-Type must be application/json (or application/yaml), "
-                                f"not '{content_type or 'none'}'")
+            raise ApiError(
+                415, f"Content-Type must be application/json (or application/yaml), not '{content_type or 'none'}'"
+            )
         body = self.request.body
         if len(body) > MAX_BODY:
             raise ApiError(413, f"The request body is larger than {MAX_BODY // 1024} KiB")
@@ -127,8 +154,16 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
     def accepted(self, message, result):
         """202: asked for, not yet done (the hub has not answered); the service carries it out."""
         self.set_status(202)
-        self.finish(json.dumps(envelope(202, f"{message}: accepted; JupyterHub has not answered yet, and the "
-                                             "service will carry it out when it does", result)))
+        self.finish(
+            json.dumps(
+                envelope(
+                    202,
+                    f"{message}: accepted; JupyterHub has not answered yet, and the "
+                    "service will carry it out when it does",
+                    result,
+                )
+            )
+        )
 
     def write_error(self, status_code, **kwargs):
         error = kwargs.get("exc_info", (None, None, None))[1]
@@ -148,8 +183,11 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
 
     def allowed_methods(self) -> list[str]:
         """The methods this handler implements (tornado's defaults answer 405)."""
-        return [method for method in self.SUPPORTED_METHODS
-                if getattr(type(self), method.lower()) is not getattr(web.RequestHandler, method.lower())]
+        return [
+            method
+            for method in self.SUPPORTED_METHODS
+            if getattr(type(self), method.lower()) is not getattr(web.RequestHandler, method.lower())
+        ]
 
     def log_exception(self, typ, value, tb):
         if isinstance(value, ApiError):
@@ -163,8 +201,11 @@ class NotFoundHandler(ApiHandler):
 
     async def prepare(self):
         await super().prepare()
-        raise ApiError(404, f"No such endpoint: {self.request.method} {self.request.path} "
-                            "(see /api/v1/notebook and /api/v1/environment)")
+        raise ApiError(
+            404,
+            f"No such endpoint: {self.request.method} {self.request.path} "
+            "(see /api/v1/notebook and /api/v1/environment)",
+        )
 
 
 class HomeHandler(HubOAuthenticated, web.RequestHandler):
@@ -177,8 +218,17 @@ class HomeHandler(HubOAuthenticated, web.RequestHandler):
             return
         caller = Caller.from_model(model)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(envelope(200, f"Logged in as {caller.name}", {
-            "name": caller.name, "admin": caller.admin,
-            "notebooks": self.settings["api_prefix"] + "notebook",
-            "environments": self.settings["api_prefix"] + "environment",
-        })))
+        self.finish(
+            json.dumps(
+                envelope(
+                    200,
+                    f"Logged in as {caller.name}",
+                    {
+                        "name": caller.name,
+                        "admin": caller.admin,
+                        "notebooks": self.settings["api_prefix"] + "notebook",
+                        "environments": self.settings["api_prefix"] + "environment",
+                    },
+                )
+            )
+        )

@@ -5,7 +5,7 @@ import json
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import metrics, statuses
-from ..envelope import ApiError
+from ..errors import ApiError
 from .base import ApiHandler
 
 

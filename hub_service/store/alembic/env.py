@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from hub_service.db import metadata
+from hub_service.store.schema import metadata
 
 config = context.config
 engine = create_engine(config.attributes["url"])

@@ -49,8 +49,13 @@ def upgrade(seed_environments=(), **kwargs):
     op.bulk_insert(
         environments,
         [
-            {"environment_id": f"environment_{stamp}_{i:04d}", "name": spec["name"],
-             "spec": spec, "created": now, "updated": now}
+            {
+                "environment_id": f"environment_{stamp}_{i:04d}",
+                "name": spec["name"],
+                "spec": spec,
+                "created": now,
+                "updated": now,
+            }
             for i, spec in enumerate(seed_environments, start=1)
         ],
     )

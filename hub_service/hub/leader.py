@@ -12,8 +12,8 @@ import logging
 
 from sqlalchemy import text
 
-from . import metrics
-from .db import Database
+from .. import metrics
+from ..store.schema import Database
 
 log = logging.getLogger(__name__)
 

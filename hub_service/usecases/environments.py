@@ -11,13 +11,14 @@ moves its notebooks to the successor at their next start.
 """
 
 from submarine_spawner.contract import EnvironmentSpec
+from submarine_spawner.policy import SubmarinePolicy
 
-from . import specs, store
-from .caller import ENVIRONMENTS_SCOPE, Caller
-from .db import Database, utcnow
-from .envelope import ApiError
-from .ids import IdGenerator, insert_with_fresh_id
-from .members import Member, Members
+from .. import specs, store
+from ..caller import ENVIRONMENTS_SCOPE, Caller
+from ..errors import ApiError
+from ..hub.members import Member, Members
+from ..ids import IdGenerator, insert_with_fresh_id
+from ..store.schema import Database, utcnow
 
 NOT_FOUND = "Environment not found."
 # what its notebooks run: a change of these is a new revision
@@ -60,8 +61,9 @@ def pending_restart(notebook: dict, environments: dict[str, dict]) -> str | None
         why = f"is deprecated ({deprecated})" if deprecated else "is redirected"
         return f"Environment '{name}' {why}: the next start moves the notebook to '{target['name']}'"
     if deprecated:
-        return (f"Environment '{name}' is deprecated ({deprecated}): stop the notebook and change its "
-                "environment (PATCH)")
+        return (
+            f"Environment '{name}' is deprecated ({deprecated}): stop the notebook and change its environment (PATCH)"
+        )
     known = notebook.get("environment_revision")
     if known is not None and current["revision"] != known:
         return f"Environment '{name}' changed (revision {current['revision']}): the next start takes its new spec"
@@ -69,16 +71,14 @@ def pending_restart(notebook: dict, environments: dict[str, dict]) -> str | None
 
 
 class Environments:
-    def __init__(self, database: Database, members: Members, context: dict):
-        """``context``: the validation context of environment specs (the hub's kernelSpec policy,
-        its volumes, the bounds of run-time policies)."""
+    def __init__(self, *, database: Database, members: Members, policy: SubmarinePolicy):
         self.database = database
         self.members = members
-        self.context = context
+        self.policy = policy
         self.ids = IdGenerator("environment")
 
     def _validate(self, model, data, prefix=""):
-        return specs.validate(model, data, prefix=prefix, context=self.context)
+        return specs.validate(model, data, self.policy.context, prefix=prefix)
 
     @staticmethod
     def _require_writer(caller: Caller):
@@ -100,8 +100,11 @@ class Environments:
 
     async def list(self, caller: Caller, for_user: str | None = None) -> list[dict]:
         member = await self.member(caller, for_user)
-        return [environment_result(row) for row in await self.database.run(store.all_environments)
-                if member.may_use(row["spec"])]
+        return [
+            environment_result(row)
+            for row in await self.database.run(store.all_environments)
+            if member.may_use(row["spec"])
+        ]
 
     async def get(self, caller: Caller, name: str) -> dict:
         row = await self.database.run(_by_name, name)
@@ -109,8 +112,9 @@ class Environments:
             raise ApiError(404, NOT_FOUND)  # as if it were not there
         return environment_result(row)
 
-    async def for_notebook(self, name: str, owner: str, caller_admin: bool = False, new: bool = True
-                           ) -> tuple[dict, int]:
+    async def for_notebook(
+        self, name: str, owner: str, caller_admin: bool = False, new: bool = True
+    ) -> tuple[dict, int]:
         """``(spec, revision)`` of environment ``name`` for a notebook of ``owner``, checked
         against today's policies (pip URLs may have been allowed when it was stored): 403 if
         the owner may not use it, 409 if it is deprecated and the notebook ``new``."""
@@ -120,16 +124,20 @@ class Environments:
         if not caller_admin:
             await self.check_access(spec, owner)
         if new and spec.get("deprecated"):
-            instead = f"; use '{spec['redirectTo']}' instead" if spec.get("redirectTo") else \
-                "; choose another environment"
+            instead = (
+                f"; use '{spec['redirectTo']}' instead" if spec.get("redirectTo") else "; choose another environment"
+            )
             raise ApiError(409, f"Environment '{name}' is deprecated: {spec['deprecated']}{instead}")
         return spec, row["revision"]
 
     async def check_access(self, spec: dict, owner: str):
         """403 unless ``owner`` may use the environment (asked of the hub now)."""
         if spec.get("groups") and not (await self.members.of(owner, fresh=True)).may_use(spec):
-            raise ApiError(403, f"Environment '{spec['name']}' is for the members of {', '.join(spec['groups'])}, "
-                                f"and '{owner}' is in none of them; ask an admin to add them")
+            raise ApiError(
+                403,
+                f"Environment '{spec['name']}' is for the members of {', '.join(spec['groups'])}, "
+                f"and '{owner}' is in none of them; ask an admin to add them",
+            )
 
     async def create(self, caller: Caller, body) -> dict:
         self._require_writer(caller)
@@ -143,9 +151,16 @@ class Environments:
 
         now = utcnow()
         row = await insert_with_fresh_id(
-            self.database, self.ids,
-            lambda environment_id: {"environment_id": environment_id, "name": spec["name"], "spec": spec,
-                                    "created": now, "updated": now, "revision": 1},
+            self.database,
+            self.ids,
+            lambda environment_id: {
+                "environment_id": environment_id,
+                "name": spec["name"],
+                "spec": spec,
+                "created": now,
+                "updated": now,
+                "revision": 1,
+            },
             insert,
         )
         return environment_result(row)

@@ -28,13 +28,13 @@ from pydantic import BaseModel, Field
 
 from submarine_spawner.contract import REQUEST_FIELDS, AdmittedSpec, StartRequest, admitted
 
-from . import specs, statuses, store
-from .caller import Caller
-from .envelope import ApiError
-from .hub.client import HubClient, HubError
-from .notebooks import Notebooks
+from .. import specs, statuses, store
+from ..caller import Caller
+from ..errors import ApiError
+from ..hub.client import HubClient, HubError
+from ..rows import server_name
 from .environments import successor
-from .records import server_name
+from .notebooks import Notebooks
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +59,21 @@ class Report(BaseModel):
 
 
 class Admission:
-    def __init__(self, *, notebooks: Notebooks, hub: HubClient, sync, volumes: dict):
-        """``volumes``: the volumes an admin defined (SubmarineService.volumes), which environments
-        name in ``pod.volumes``."""
+    def __init__(self, *, notebooks: Notebooks, hub: HubClient, sync):
         self.notebooks = notebooks
         self.environments = notebooks.environments
         self.database = notebooks.database
         self.hub = hub
         self.sync = sync
-        self.volumes = volumes
+        # the volumes an admin defined, which environments name in pod.volumes
+        self.volumes = notebooks.policy.volumes
 
     @staticmethod
     def _check_caller(caller: Caller):
         if not caller.spawner:
-            raise ApiError(403, "Only the hub's spawners may ask for admission or report (the "
-                                "custom:submarine:admission scope)")
+            raise ApiError(
+                403, "Only the hub's spawners may ask for admission or report (the custom:submarine:admission scope)"
+            )
 
     async def admit(self, caller: Caller, body) -> dict:
         self._check_caller(caller)
@@ -90,8 +90,9 @@ class Admission:
         return spec.model_dump()
 
     def _request(self, asked: AdmissionRequest) -> StartRequest:
-        return specs.validate(StartRequest, asked.userOptions, self.notebooks.policy, prefix="user_options",
-                              names=REQUEST_FIELDS)
+        return specs.validate(
+            StartRequest, asked.userOptions, self.notebooks.policy.context, prefix="user_options", names=REQUEST_FIELDS
+        )
 
     async def _default_server(self, asked: AdmissionRequest) -> AdmittedSpec:
         """Not a notebook: a plain server, or one in an environment of the catalogue."""
@@ -110,8 +111,12 @@ class Admission:
             except ApiError:
                 asyncio.ensure_future(self._remove_stray(asked.owner, asked.server))
                 raise
-            log.info("Notebook %s: %s/%s started on the hub becomes a notebook", row["notebook_id"],
-                     asked.owner, asked.server)
+            log.info(
+                "Notebook %s: %s/%s started on the hub becomes a notebook",
+                row["notebook_id"],
+                asked.owner,
+                asked.server,
+            )
         else:
             row = await self._restart(row)
             self.notebooks.controller.admitted(row["notebook_id"])
@@ -123,16 +128,29 @@ class Admission:
         display = asked.displayName or asked.server
         name = display if server_name(display) == asked.server else asked.server
         if server_name(name) != asked.server:
-            raise ApiError(400, f"'{asked.server}' cannot be a notebook's server name: notebook names match "
-                                "^[a-z]([-a-z0-9]*[a-z0-9])?$ (at most 63 characters)")
+            raise ApiError(
+                400,
+                f"'{asked.server}' cannot be a notebook's server name: notebook names match "
+                "^[a-z]([-a-z0-9]*[a-z0-9])?$ (at most 63 characters)",
+            )
         if request.environment is None:
-            raise ApiError(400, "user_options.environment.name: is required: name an environment of the "
-                                "catalogue (GET /api/v1/environment)")
+            raise ApiError(
+                400,
+                "user_options.environment.name: is required: name an environment of the "
+                "catalogue (GET /api/v1/environment)",
+            )
         pod = {"envVars": request.envVars, "resources": request.resources}
-        spec, revision = await self.notebooks.spec(asked.owner, name, request.namespace, request.environment.name,
-                                                   pod)
-        return await self.notebooks.insert(asked.owner, name, spec, revision, status=statuses.CREATING,
-                                           reason=statuses.STARTING_REASON, pending=False, admitted=True)
+        spec, revision = await self.notebooks.spec(asked.owner, name, request.namespace, request.environment.name, pod)
+        return await self.notebooks.insert(
+            asked.owner,
+            name,
+            spec,
+            revision,
+            status=statuses.CREATING,
+            reason=statuses.STARTING_REASON,
+            pending=False,
+            admitted=True,
+        )
 
     async def _restart(self, row: dict) -> dict:
         """A notebook's server starts: in its environment's newest spec (or its successor's, when
@@ -147,8 +165,9 @@ class Admission:
                 raise ApiError(409, f"Notebook '{row['name']}' is being deleted; it cannot start")
             if not (current["pending"] and current["desired"] == "running"):
                 # a start on the hub's doors; one asked through the API was checked then
-                self.notebooks.check_quota(connection, owner, current["spec"]["spec"].get("resources", ""),
-                                           new=False, excluding=notebook_id)
+                self.notebooks.check_quota(
+                    connection, owner, current["spec"]["spec"].get("resources", ""), new=False, excluding=notebook_id
+                )
             if moved:
                 spec, revision, message = moved
                 store.change_spec(connection, notebook_id, {**current["spec"], "environment": spec}, revision, message)
@@ -175,8 +194,14 @@ class Admission:
         spec, revision = await self.environments.for_notebook(target["name"], row["owner"], new=False)
         if moves:
             why = environments[name]["spec"].get("deprecated")
-            return spec, revision, (f"The notebook instance moved from environment '{name}' to "
-                                    f"'{target['name']}'" + (f" ({name} is deprecated: {why})" if why else ""))
+            return (
+                spec,
+                revision,
+                (
+                    f"The notebook instance moved from environment '{name}' to "
+                    f"'{target['name']}'" + (f" ({name} is deprecated: {why})" if why else "")
+                ),
+            )
         return spec, revision, f"The notebook instance took environment '{name}''s new spec (revision {revision})"
 
     async def _remove_stray(self, owner: str, server: str):
@@ -212,8 +237,7 @@ class Admission:
         if report.event == "failed":
             change = (statuses.FAILED, report.message or "The notebook server failed"), None
         else:  # a failed start stays failed, saying why
-            change = (statuses.STOPPED, self.sync.stopped_reason(row["last_activity"])), \
-                statuses.ALL_BUT_FAILED
+            change = (statuses.STOPPED, self.sync.stopped_reason(row["last_activity"])), statuses.ALL_BUT_FAILED
 
         def apply(connection):
             store.set_status(connection, notebook_id, *change[0], change[1])

@@ -8,7 +8,7 @@ A change (a create, a start) asks the hub afresh; a read may use an answer of at
 import time
 from dataclasses import dataclass
 
-from .hub.client import HubClient
+from .client import HubClient
 
 
 @dataclass(frozen=True)
