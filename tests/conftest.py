@@ -1,6 +1,8 @@
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import uuid
 from contextlib import contextmanager
@@ -10,6 +12,26 @@ from kubernetes_asyncio.config import kube_config
 
 from .fake_kube import FakeKubeAPI
 from .harness import Hub, notebook_users
+
+
+def pytest_configure(config):
+    """A temporary directory of this run's own that other OS users may pass through: the hubs
+    (as root) run notebooks as unprivileged users, who must reach their workspaces in it.
+    pytest's own is private, and each run of the same user closes it again."""
+    if not config.option.basetemp:
+        config.option.basetemp = tempfile.mkdtemp(prefix="submarine-tests-")
+        os.chmod(config.option.basetemp, 0o711)
+        config.stash[made_basetemp] = config.option.basetemp
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The run's directory goes when everything passed (kept, with the hubs' logs, otherwise)."""
+    made = session.config.stash.get(made_basetemp, None)
+    if made and exitstatus == 0:
+        shutil.rmtree(made, ignore_errors=True)
+
+
+made_basetemp = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session", autouse=True)

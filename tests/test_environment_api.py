@@ -39,7 +39,23 @@ def test_crud_by_an_admin(hub, unique):
     code, body = admin.call("POST", "/api/v1/environment", env_spec(name, description="team env"))
     assert code == 200 and body["message"] == "Create an environment", body
     created = body["result"]
-    assert created["environmentSpec"] == {**env_spec(name), "description": "team env", "image": None}
+    # what governs it, at its defaults (README: Governing environments)
+    governance = {
+        "groups": [],
+        "deprecated": None,
+        "redirectTo": None,
+        "idleTimeout": None,
+        "maxRuntime": None,
+        "pod": {
+            "nodeSelector": {},
+            "tolerations": [],
+            "affinity": None,
+            "imagePullSecrets": [],
+            "shmSize": None,
+            "volumes": [],
+        },
+    }
+    assert created["environmentSpec"] == {**env_spec(name), "description": "team env", "image": None, **governance}
     assert admin.call("POST", "/api/v1/environment", env_spec(name))[0] == 409
 
     code, body = admin.call("PATCH", f"/api/v1/environment/{name}", {"dockerImage": "python:3.12-slim"})

@@ -239,12 +239,19 @@ def test_the_home_page_says_what_each_notebook_runs(hub, frank):
     )
 
 
-def test_the_spawners_token_reads_environments_and_nothing_else(hub):
-    """It may also ask for admissions and report (test_admission.py); nothing more."""
+def test_the_spawners_token_reads_and_changes_nothing(hub, alice):
+    """It reads environments (the spawn form) and an owner's notebooks (the home page), and asks
+    for admissions and reports (test_isolation.py); nothing more."""
+    owner, api = alice
     token = (hub.data_dir / "spawner-token").read_text().strip()
     headers = {"Authorization": f"token {token}"}
     assert requests.get(hub.direct + "/api/v1/environment", headers=headers, timeout=30).status_code == 200
-    for method, url in [("GET", "/api/v1/notebook"), ("POST", "/api/v1/environment")]:
-        response = requests.request(method, hub.direct + url, headers=headers, json={"name": "x"}, timeout=30)
+    listed = requests.get(f"{hub.direct}/api/v1/notebook?id={owner}", headers=headers, timeout=30)
+    assert listed.status_code == 200 and listed.json()["result"] == []
+    for method, url, body in [
+        ("POST", "/api/v1/environment", {"name": "x", "dockerImage": "x"}),
+        ("POST", "/api/v1/notebook", notebook_body("x", owner, resources="")),
+    ]:
+        response = requests.request(method, hub.direct + url, headers=headers, json=body, timeout=30)
         assert response.status_code == 403, (url, response.text)
     assert requests.get(hub.public + "/hub/api/users", headers=headers, timeout=30).status_code == 403
