@@ -97,7 +97,7 @@ def test_the_form_lists_environments_and_caps_escaped():
 def test_both_spawners_have_the_form(kube_api):  # noqa: F811
     from submarine_spawner import SubmarineLocalSpawner
 
-    local = SubmarineLocalSpawner(_mock=True)
+    local = SubmarineLocalSpawner()
     assert (local.options_form, local.options_from_form) == (options_form, options_from_form)
 
     async def kube():
