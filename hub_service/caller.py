@@ -1,5 +1,6 @@
 """Who is calling, and what JupyterHub's scopes let them do here."""
 
+import functools
 from dataclasses import dataclass
 
 from jupyterhub.services.auth import check_scopes
@@ -25,16 +26,21 @@ class Caller:
         Admin means the token carries the unfiltered ``admin:servers`` scope, so a
         token an admin made with fewer scopes gets no more than those scopes.
         """
-        scopes = set(model.get("scopes", ()))
-        admin = bool(check_scopes({"admin:servers"}, scopes))
-        return cls(
-            name=model["name"],
-            kind=model.get("kind", "user"),
-            admin=admin,
-            environments=admin or bool(check_scopes({ENVIRONMENTS_SCOPE}, scopes)),
-            metrics=admin or bool(check_scopes({"read:metrics"}, scopes)),
-            spawner=bool(check_scopes({ADMISSION_SCOPE}, scopes)),
-        )
+        return _caller(model["name"], model.get("kind", "user"), frozenset(model.get("scopes", ())))
 
     def owns(self, owner: str) -> bool:
         return self.admin or (self.kind == "user" and self.name == owner)
+
+
+@functools.lru_cache(maxsize=4096)
+def _caller(name: str, kind: str, scopes: frozenset) -> Caller:
+    """Scopes parsed once per identity, not per request."""
+    admin = bool(check_scopes({"admin:servers"}, scopes))
+    return Caller(
+        name=name,
+        kind=kind,
+        admin=admin,
+        environments=admin or bool(check_scopes({ENVIRONMENTS_SCOPE}, scopes)),
+        metrics=admin or bool(check_scopes({"read:metrics"}, scopes)),
+        spawner=bool(check_scopes({ADMISSION_SCOPE}, scopes)),
+    )

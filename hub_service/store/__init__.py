@@ -400,6 +400,21 @@ def environment(connection, name: str) -> dict | None:
     return _one(connection.execute(select(environments).where(environments.c.name == name)))
 
 
+def environments_for(connection, rows, redirects: int = 8) -> dict[str, dict]:
+    """The environments the notebook ``rows`` name, and those they redirect to, by name."""
+    found: dict[str, dict] = {}
+    wanted = {row["spec"]["environment"]["name"] for row in rows}
+    for _ in range(redirects + 1):
+        wanted -= set(found)
+        if not wanted:
+            break
+        query = select(environments).where(environments.c.name.in_(sorted(wanted)))
+        fetched = [dict(row) for row in connection.execute(query).mappings()]
+        found.update((row["name"], row) for row in fetched)
+        wanted = {row["spec"]["redirectTo"] for row in fetched if row["spec"].get("redirectTo")}
+    return found
+
+
 def all_environments(connection) -> list[dict]:
     return [dict(row) for row in connection.execute(select(environments).order_by(environments.c.name)).mappings()]
 

@@ -183,7 +183,7 @@ class Admission:
         holds: its environment's successor, or its environment's newer revision. The owner must
         be allowed to use it (403)."""
         name = row["spec"]["environment"]["name"]
-        environments = await self.environments.all()
+        environments = await self.database.run(store.environments_for, [row])
         target = successor(environments, name)
         if target is None:
             return None  # its environment is gone: it keeps what it holds

@@ -94,10 +94,6 @@ class Environments:
             return Member(admin=True)
         return await self.members.of(caller.name) if caller.kind == "user" else Member()
 
-    async def all(self) -> dict[str, dict]:
-        """Every environment's row by name."""
-        return {row["name"]: row for row in await self.database.run(store.all_environments)}
-
     async def list(self, caller: Caller, for_user: str | None = None) -> list[dict]:
         member = await self.member(caller, for_user)
         return [

@@ -115,15 +115,19 @@ class Notebooks:
             )
 
     async def _row(self, caller: Caller, notebook_id: str, verb: str) -> dict:
-        """The notebook, if the caller may ``verb`` it: its owner and admins may do anything;
-        those it is shared with may read it."""
+        """The notebook, if the caller may ``verb`` it (see ``_allow``)."""
         row = await self.database.run(store.notebook, notebook_id)
+        await self._allow(caller, row, verb)
+        return row
+
+    async def _allow(self, caller: Caller, row: dict | None, verb: str):
+        """404 for no notebook; 403 unless the caller may ``verb`` it: its owner and admins may do
+        anything, those it is shared with may read it."""
         if row is None:
             raise ApiError(404, NOT_FOUND)
-        if verb == "read" and not caller.owns(row["owner"]) and await self._shared_with(caller, notebook_id):
-            return row
+        if verb == "read" and not caller.owns(row["owner"]) and await self._shared_with(caller, row["notebook_id"]):
+            return
         self.check_owner(caller, row["owner"], verb)
-        return row
 
     async def _shared_with(self, caller: Caller, notebook_id: str) -> bool:
         if caller.kind != "user":
@@ -131,9 +135,11 @@ class Notebooks:
         groups = (await self.members.of(caller.name)).groups
         return await self.database.run(store.shared_with, notebook_id, caller.name, groups)
 
-    async def _results(self, caller: Caller, rows) -> list[dict]:
-        """Notebooks as the API shows them: whether a restart is pending, and who shared them."""
-        environments = await self.environments.all()
+    async def _results(self, caller: Caller, rows, environments: dict | None = None) -> list[dict]:
+        """Notebooks as the API shows them: whether a restart is pending (their ``environments``,
+        read here unless given), and who shared them."""
+        if environments is None:
+            environments = await self.database.run(store.environments_for, rows)
         return [
             notebook_result(
                 row,
@@ -286,7 +292,13 @@ class Notebooks:
     # --- read -----------------------------------------------------------------------------
 
     async def get(self, caller: Caller, notebook_id: str) -> dict:
-        return await self._result(caller, await self._row(caller, notebook_id, "read"))
+        def view(connection):  # the notebook and its environments, in one unit
+            row = store.notebook(connection, notebook_id)
+            return row, store.environments_for(connection, [row] if row else [])
+
+        row, environments = await self.database.run(view)
+        await self._allow(caller, row, "read")
+        return (await self._results(caller, [row], environments))[0]
 
     async def list(self, caller: Caller, owner=None, status=None, limit=None, offset=0):
         """Notebooks of ``owner``, oldest first; without one, the caller's own and those shared
@@ -300,8 +312,13 @@ class Notebooks:
             self.check_owner(caller, owner, "list")
         if status is not None and status not in statuses.ALL:
             raise ApiError(400, f"status: '{status}' is not one of {', '.join(statuses.ALL)}")
-        total, rows = await self.database.run(store.page, owner, status, limit, offset, shared)
-        return await self._results(caller, rows), {"total": total, "offset": offset, "limit": limit}
+
+        def page(connection):  # the page and its environments, in one unit
+            total, rows = store.page(connection, owner, status, limit, offset, shared)
+            return total, rows, store.environments_for(connection, rows)
+
+        total, rows, environments = await self.database.run(page)
+        return await self._results(caller, rows, environments), {"total": total, "offset": offset, "limit": limit}
 
     async def counts(self) -> dict[str, int]:
         """How many notebooks have each status."""
