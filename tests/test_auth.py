@@ -1,11 +1,10 @@
 """Every request authenticated by the hub; users see only their own notebooks; admins all."""
 
-import re
-
 import pytest
 import requests
 
 from .harness import Api, notebook_body
+from .helpers import login, token_of
 
 
 def test_no_credentials_is_a_401_envelope_not_a_redirect(hub):
@@ -32,7 +31,7 @@ def test_bad_token_is_refused(hub):
 
 def test_bearer_header_works(hub, alice):
     owner, api = alice
-    token = api.headers["Authorization"].split()[1]
+    token = token_of(api)
     response = requests.get(hub.direct + "/api/v1/notebook", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert response.status_code == 200
 
@@ -81,18 +80,6 @@ def test_an_admins_narrow_token_is_not_an_admin(hub, alice, unique):
     code, body = narrow.call("POST", "/api/v1/environment", {"name": f"e-{unique}", "dockerImage": "x"})
     assert code == 403
     api.call("DELETE", f"/api/v1/notebook/{api.call('GET', '/api/v1/notebook')[1]['result'][0]['notebookId']}")
-
-
-def login(hub, name, password) -> requests.Session:
-    """Log in through the hub's form, as a browser does."""
-    browser = requests.Session()
-    page = browser.get(hub.public + "/hub/login", timeout=30)
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-    response = browser.post(
-        hub.public + "/hub/login", data={"username": name, "password": password, "_xsrf": xsrf}, timeout=30
-    )
-    assert response.status_code == 200, response.text[:500]
-    return browser
 
 
 @pytest.mark.parametrize("admin", [False, True])

@@ -13,11 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from .conftest import postgres_database
 from .faults import extra_config, inject, pending
 from .harness import Hub, notebook_body, wait_for
-from .test_isolation import lab_processes
-from .test_restart import service_pid
+from .helpers import lab_processes, postgres_database, service_pid
 
 # a request waits this long for the hub before it answers (c.SubmarineService.request_timeout)
 REQUEST_TIMEOUT = 3

@@ -13,12 +13,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 
 from submarine_spawner.builds import CONDA_PROGRAMS, build_key
 from submarine_spawner.contract import KernelSpec
 
 from .harness import Api, Hub, notebook_body, wait_for
+from .helpers import hub_start
 from .lab import lab, run_in_kernel
 from .wheels import make_wheel, requirement
 
@@ -265,13 +265,8 @@ def test_hostile_dependencies_are_refused_and_never_run(build_hub, tmp_path, uni
         "notebookId": f"notebook_1_{unique}",
         "environment": {"name": name, "dockerImage": "img", "kernelSpec": kernel_spec(pip=[entry])},
     }
-    response = requests.post(
-        f"{build_hub.public}/hub/api/users/{owner}/servers/direct",
-        json={"user_options": options},
-        headers={"Authorization": f"token {token}"},
-        timeout=60,
-    )
-    assert response.status_code in (201, 202), response.text
+    code, message = hub_start(build_hub, owner, token, "direct", options)
+    assert code in (201, 202), message
     api = Api(build_hub.direct, token)
     (notebook,) = api.call("GET", "/api/v1/notebook")[1]["result"]
     assert notebook["notebookId"] != options["notebookId"]

@@ -8,9 +8,8 @@ import pytest
 import requests
 
 from .harness import Hub, notebook_body, wait_for
+from .helpers import hub_start, login, token_of
 from .lab import lab, run_in_kernel
-from .test_auth import login
-from .test_isolation import hub_start, token_of
 
 KERNEL = "python3"
 SETTINGS = """

@@ -9,42 +9,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 
-from .conftest import postgres_database
-from .harness import Api, Hub, notebook_body, wait_for
+from .harness import Hub, notebook_body, wait_for
+from .helpers import hub_start, lab_processes, postgres_database, token_of
 from .lab import run_in_kernel
 
 KERNEL = "submarine_jupyter_py3"  # notebook-env's kernel
-
-
-def hub_start(hub, owner, token, server, options):
-    """A start at the hub's own REST API, as the owner: (status, message)."""
-    response = requests.post(
-        f"{hub.public}/hub/api/users/{owner}/servers/{server}",
-        json={"user_options": options},
-        headers={"Authorization": f"token {token}"},
-        timeout=60,
-    )
-    return response.status_code, response.json().get("message", "") if response.content else ""
-
-
-def lab_processes(owner: str) -> list[int]:
-    """Pids of single-user servers of ``owner``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                environ = f.read().split(b"\0")
-        except OSError:
-            continue
-        if f"JUPYTERHUB_USER={owner}".encode() in environ:
-            found.append(int(entry))
-    return found
-
-
-def token_of(api: Api) -> str:
-    return api.headers["Authorization"].split()[1]
 
 
 REFUSED = [

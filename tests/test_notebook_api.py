@@ -5,6 +5,7 @@ import re
 import requests
 
 from .harness import Api, notebook_body, wait_for
+from .helpers import hub_start, token_of
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
 NOTEBOOK_ID = re.compile(r"^notebook_\d{13}_\d{4,}$")
@@ -88,7 +89,7 @@ def test_seed_flow_to_running_and_back(hub, alice):
 
 def test_same_api_through_the_proxy(hub, alice):
     owner, api = alice
-    proxied = Api(hub.public + "/services/submarine", api.headers["Authorization"].split()[1])
+    proxied = Api(hub.public + "/services/submarine", token_of(api))
     code, body = proxied.call("POST", "/api/v1/notebook", notebook_body("via-proxy", resources="cpu=0.5"))
     assert code == 200, body
     notebook_id = body["result"]["notebookId"]
@@ -209,14 +210,8 @@ def test_a_server_started_on_the_hub_becomes_a_notebook(hub, alice):
         "envVars": {"FROM": "hub"},
         "resources": "cpu=0.5",
     }
-    token = api.headers["Authorization"].split()[1]
-    started = requests.post(
-        f"{hub.public}/hub/api/users/{owner}/servers/from-hub",
-        json={"user_options": options},
-        headers={"Authorization": f"token {token}"},
-        timeout=60,
-    )
-    assert started.status_code in (201, 202), started.text
+    code, message = hub_start(hub, owner, token_of(api), "from-hub", options)
+    assert code in (201, 202), message
     # the row exists before the spawn begins
     (notebook,) = api.call("GET", "/api/v1/notebook")[1]["result"]
     assert notebook["notebookId"] != options["notebookId"] and NOTEBOOK_ID.match(notebook["notebookId"])

@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from .conftest import postgres_database
 from .harness import Hub, notebook_body
+from .helpers import postgres_database
 
 
 @pytest.fixture(scope="module")

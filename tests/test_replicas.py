@@ -13,10 +13,9 @@ import sys
 import pytest
 import requests
 
-from .conftest import postgres_database
 from .faults import extra_config, inject
 from .harness import ADMIN_TOKEN, ROOT, Api, Hub, free_port, notebook_body, wait_for
-from .test_restart import service_pid
+from .helpers import postgres_database, service_pid, token_of
 
 
 class Replica:
@@ -139,9 +138,7 @@ def test_what_a_dead_replica_left_half_done_is_finished(replicas, unique):
     api = Api(hub.direct, hub.user_token(owner))
     inject(hub.data_dir, "create_server", "after")
     with pytest.raises(requests.RequestException):
-        Api(second.url, api.headers["Authorization"].split()[1]).call(
-            "POST", "/api/v1/notebook", notebook_body("left", resources="")
-        )
+        Api(second.url, token_of(api)).call("POST", "/api/v1/notebook", notebook_body("left", resources=""))
     assert second.proc.wait(10) == 9
     (notebook,) = wait_for(lambda: api.call("GET", "/api/v1/notebook")[1]["result"], 60, 0.5, "the notebook")
     hub.wait_status(api, notebook["notebookId"], "running", timeout=120)

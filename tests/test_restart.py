@@ -2,24 +2,12 @@
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 import requests
 
 from .harness import Hub, notebook_body, wait_for
-
-
-def service_pid(hub: Hub) -> int | None:
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if b"hub_service" in cmdline and f"SUBMARINE_DATA_DIR={hub.data_dir}".encode() in environ:
-            return int(entry.name)
-    return None
+from .helpers import service_pid
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ from submarine_spawner.resources import ResourcePolicy
 
 from .fake_kube import new_spawner, run
 from .harness import notebook_body, wait_for
-from .test_auth import login
-from .test_contract import ENVIRONMENT
+from .helpers import ENVIRONMENT, login
 
 NOTEBOOK_ID = re.compile(r"^notebook_\d{13}_\d{4,}$")
 
@@ -94,7 +93,7 @@ def test_the_form_lists_environments_and_caps_escaped():
         assert f'name="{name}"' in page
 
 
-def test_both_spawners_have_the_form(kube_api):  # noqa: F811
+def test_both_spawners_have_the_form(kube_api):
     from submarine_spawner import SubmarineLocalSpawner
 
     local = SubmarineLocalSpawner(_mock=True)
