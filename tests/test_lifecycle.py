@@ -6,13 +6,8 @@ import pytest
 import requests
 
 from .harness import Hub, notebook_body
-
-
-def lab(hub, api, owner, server, path, method="GET", **kwargs):
-    """A call to the notebook's JupyterLab server through the proxy, as its owner."""
-    return requests.request(
-        method, f"{hub.public}/user/{owner}/{server}{path}", headers=api.headers, timeout=30, **kwargs
-    )
+from .helpers import token_of
+from .lab import lab
 
 
 def create_running(hub, api, name, **kwargs):
@@ -25,14 +20,8 @@ def test_stop_keeps_the_workspace_and_start_brings_it_back(hub, alice):
     owner, api = alice
     running = create_running(hub, api, "stop-start", resources="cpu=0.5")
     notebook_id = running["notebookId"]
-    saved = lab(
-        hub,
-        api,
-        owner,
-        "stop-start",
-        "/api/contents/hello.txt",
-        "PUT",
-        json={"type": "file", "format": "text", "content": "kept"},
+    saved = lab(hub, owner, "stop-start", token_of(api)).put(
+        "/api/contents/hello.txt", json={"type": "file", "format": "text", "content": "kept"}
     )
     assert saved.status_code in (200, 201), saved.text
 
@@ -41,7 +30,7 @@ def test_stop_keeps_the_workspace_and_start_brings_it_back(hub, alice):
     assert body["result"]["status"] in ("stopped", "terminating")
     stopped = hub.wait_status(api, notebook_id, "stopped")
     assert stopped["spec"] == running["spec"] and stopped["url"] == running["url"]
-    assert lab(hub, api, owner, "stop-start", "/api/status").status_code != 200
+    assert lab(hub, owner, "stop-start", token_of(api)).get("/api/status").status_code != 200
     # stopping a stopped notebook changes nothing; starting a running one is a conflict
     assert api.call("POST", f"/api/v1/notebook/{notebook_id}/stop")[1]["result"]["status"] == "stopped"
 
@@ -49,7 +38,7 @@ def test_stop_keeps_the_workspace_and_start_brings_it_back(hub, alice):
     assert code == 200 and body["result"]["status"] in ("creating", "running"), body
     again = hub.wait_status(api, notebook_id, "running")
     assert again["url"] == running["url"]
-    content = lab(hub, api, owner, "stop-start", "/api/contents/hello.txt").json()
+    content = lab(hub, owner, "stop-start", token_of(api)).get("/api/contents/hello.txt").json()
     assert content["content"] == "kept"
     code, body = api.call("POST", f"/api/v1/notebook/{notebook_id}/start")
     assert code == 409 and "only a stopped or failed notebook can be started" in body["message"]
