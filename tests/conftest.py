@@ -9,7 +9,7 @@ from kubernetes_asyncio.config import kube_config
 
 from .fake_kube import FakeKubeAPI
 from .harness import Hub, notebook_users
-from .helpers import postgres_database
+from .helpers import Notebooks, postgres_database
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,6 +34,15 @@ def hub(tmp_path_factory):
 def unique():
     """A short random suffix: users and notebooks of one test never meet another's."""
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def notebooks():
+    """Make notebooks with ``notebooks.create`` (or ``track`` them): they are deleted when the
+    test ends, passed or failed."""
+    made = Notebooks()
+    yield made
+    made.delete_all()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Helpers the test modules share: the hub's other doors (its REST API, its login form),
-the processes a hub runs, and a fresh PostgreSQL database."""
+"""Helpers the test modules share: notebooks made (and removed when a test ends), the hub's
+other doors (its REST API, its login form), the processes a hub runs, a fresh PostgreSQL
+database."""
 
 import os
 import re
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from .harness import Api, Hub
+from .harness import Api, Hub, notebook_body
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 
@@ -26,6 +27,73 @@ ENVIRONMENT = {
     "description": None,
     "image": None,
 }
+
+
+def create(api: Api, name: str, **fields) -> dict:
+    """Create the notebook ``notebook_body(name, **fields)`` as ``api``'s user; assert 200; its result."""
+    code, body = api.call("POST", "/api/v1/notebook", notebook_body(name, **fields))
+    assert code == 200, body
+    return body["result"]
+
+
+def create_running(hub: Hub, api: Api, name: str, **fields) -> dict:
+    """Create a notebook as ``create`` does and wait until it runs; the running notebook."""
+    return hub.wait_status(api, create(api, name, **fields)["notebookId"], "running")
+
+
+class Notebooks:
+    """The notebooks a test makes, deleted when it ends, whether it passed or failed (the
+    ``notebooks`` fixture): nothing a test leaves keeps running on a hub later tests share."""
+
+    def __init__(self):
+        self._ids: list[tuple[Api, str]] = []
+        self._owners: list[tuple[Api, str]] = []
+
+    def track(self, api: Api, notebook_id: str) -> str:
+        """Delete this notebook at the end, as ``api``'s user."""
+        self._ids.append((api, notebook_id))
+        return notebook_id
+
+    def track_owner(self, api: Api, owner: str):
+        """Delete every notebook of ``owner`` at the end, as ``api``'s user, however it was made
+        (the hub's door, its spawn form, a race of creates)."""
+        self._owners.append((api, owner))
+
+    def create(self, api: Api, name: str, **fields) -> dict:
+        """``create``, tracked."""
+        notebook = create(api, name, **fields)
+        self.track(api, notebook["notebookId"])
+        return notebook
+
+    def create_running(self, hub: Hub, api: Api, name: str, **fields) -> dict:
+        """``create_running``, tracked."""
+        return hub.wait_status(api, self.create(api, name, **fields)["notebookId"], "running")
+
+    def delete_all(self):
+        """Delete what is left (a notebook the test deleted itself answers 404). A hub that is
+        gone has nothing left to delete; any other answer fails the test's teardown."""
+        left, refused = list(self._ids), []
+        for api, owner in self._owners:
+            try:
+                code, body = api.call("GET", f"/api/v1/notebook?id={owner}&limit=1000")
+            except requests.RequestException:
+                continue
+            if code != 200:
+                refused.append((f"the notebooks of {owner}", code, body.get("message")))
+                continue
+            left += [(api, notebook["notebookId"]) for notebook in body["result"]]
+        deleted = set()
+        for api, notebook_id in reversed(left):
+            if notebook_id in deleted:
+                continue
+            deleted.add(notebook_id)
+            try:
+                code, body = api.call("DELETE", f"/api/v1/notebook/{notebook_id}")
+            except requests.RequestException:
+                continue
+            if code not in (200, 202, 404):
+                refused.append((notebook_id, code, body.get("message")))
+        assert not refused, f"notebooks left behind: {refused}"
 
 
 def token_of(api: Api) -> str:
