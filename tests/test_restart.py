@@ -6,8 +6,8 @@ import signal
 import pytest
 import requests
 
-from .harness import Hub, notebook_body, wait_for
-from .helpers import service_pid
+from .harness import Hub, wait_for
+from .helpers import create, service_pid
 
 
 @pytest.fixture
@@ -21,9 +21,7 @@ def make_notebooks(hub):
     api = hub.client("rita")
     ids = {}
     for name in ("keeps-running", "was-stopped"):
-        code, body = api.call("POST", "/api/v1/notebook", notebook_body(name, resources=""))
-        assert code == 200, body
-        ids[name] = body["result"]["notebookId"]
+        ids[name] = create(api, name, resources="")["notebookId"]
     for notebook_id in ids.values():
         hub.wait_status(api, notebook_id, "running")
     assert hub.hub_api.delete("/users/rita/servers/was-stopped").status_code in (202, 204)
@@ -44,8 +42,7 @@ def test_service_restart(own_hub):
         code, body = api.call("GET", f"/api/v1/notebook/{notebook_id}")
         assert code == 200 and body["result"] == old
     # new ids stay unique after the restart
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("after-restart", resources=""))
-    assert code == 200 and body["result"]["notebookId"] not in ids.values()
+    assert create(api, "after-restart", resources="")["notebookId"] not in ids.values()
 
 
 @pytest.mark.parametrize("own_hub", [{"SUBMARINE_KEEP_SERVERS": "1"}], indirect=True)
