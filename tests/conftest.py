@@ -5,13 +5,13 @@ import subprocess
 import tempfile
 import threading
 import uuid
-from contextlib import contextmanager
 
 import pytest
 from kubernetes_asyncio.config import kube_config
 
 from .fake_kube import FakeKubeAPI
 from .harness import Hub, notebook_users
+from .helpers import Notebooks, postgres_database
 
 
 def pytest_configure(config):
@@ -59,6 +59,15 @@ def unique():
 
 
 @pytest.fixture
+def notebooks():
+    """Make notebooks with ``notebooks.create`` (or ``track`` them): they are deleted when the
+    test ends, passed or failed."""
+    made = Notebooks()
+    yield made
+    made.delete_all()
+
+
+@pytest.fixture
 def alice(hub, unique):
     name = f"alice-{unique}"
     return name, hub.client(name)
@@ -68,24 +77,6 @@ def alice(hub, unique):
 def bob(hub, unique):
     name = f"bob-{unique}"
     return name, hub.client(name)
-
-
-POSTGRES = "postgresql://postgres@127.0.0.1:5432"
-
-
-@contextmanager
-def postgres_database():
-    """A fresh PostgreSQL database on the machine's server, dropped afterwards."""
-    import psycopg
-
-    name = f"submarine_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES}/{name}"
-    finally:
-        with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,11 +1,10 @@
 """Every request authenticated by the hub; users see only their own notebooks; admins all."""
 
-import re
-
 import pytest
 import requests
 
 from .harness import Api, notebook_body
+from .helpers import login, token_of
 
 
 def test_no_credentials_is_a_401_envelope_not_a_redirect(hub):
@@ -32,16 +31,14 @@ def test_bad_token_is_refused(hub):
 
 def test_bearer_header_works(hub, alice):
     owner, api = alice
-    token = api.headers["Authorization"].split()[1]
+    token = token_of(api)
     response = requests.get(hub.direct + "/api/v1/notebook", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert response.status_code == 200
 
 
-def test_users_see_and_change_only_their_own(hub, alice, bob):
+def test_users_see_and_change_only_their_own(hub, alice, bob, notebooks):
     (_, api), (other, other_api) = alice, bob
-    code, body = other_api.call("POST", "/api/v1/notebook", notebook_body("bobs", resources=""))
-    assert code == 200
-    bobs = body["result"]["notebookId"]
+    bobs = notebooks.create(other_api, "bobs", resources="")["notebookId"]
 
     for method, url in [
         ("GET", f"/api/v1/notebook/{bobs}"),
@@ -71,32 +68,18 @@ def test_a_token_without_the_service_scope_is_forbidden(hub, unique):
     assert code == 403 and "access:services" in body["message"]
 
 
-def test_an_admins_narrow_token_is_not_an_admin(hub, alice, unique):
+def test_an_admins_narrow_token_is_not_an_admin(hub, alice, unique, notebooks):
     owner, api = alice
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("mine", resources=""))
-    assert code == 200
+    mine = notebooks.create(api, "mine", resources="")["notebookId"]
     narrow = Api(hub.direct, hub.user_token("admin", scopes=["access:services!service=submarine"]))
-    code, body = narrow.call("GET", f"/api/v1/notebook/{body['result']['notebookId']}")
+    code, body = narrow.call("GET", f"/api/v1/notebook/{mine}")
     assert code == 403
     code, body = narrow.call("POST", "/api/v1/environment", {"name": f"e-{unique}", "dockerImage": "x"})
     assert code == 403
-    api.call("DELETE", f"/api/v1/notebook/{api.call('GET', '/api/v1/notebook')[1]['result'][0]['notebookId']}")
-
-
-def login(hub, name, password) -> requests.Session:
-    """Log in through the hub's form, as a browser does."""
-    browser = requests.Session()
-    page = browser.get(hub.public + "/hub/login", timeout=30)
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-    response = browser.post(
-        hub.public + "/hub/login", data={"username": name, "password": password, "_xsrf": xsrf}, timeout=30
-    )
-    assert response.status_code == 200, response.text[:500]
-    return browser
 
 
 @pytest.mark.parametrize("admin", [False, True])
-def test_browsers_use_the_hubs_oauth_cookie(hub, unique, admin):
+def test_browsers_use_the_hubs_oauth_cookie(hub, unique, admin, notebooks):
     name = "admin" if admin else f"frank-{unique}"
     password = (hub.data_dir / "admin-password").read_text().strip() if admin else "user-password"
     browser = login(hub, name, password)
@@ -125,7 +108,7 @@ def test_browsers_use_the_hubs_oauth_cookie(hub, unique, admin):
         timeout=30,
     )
     assert posted.status_code == 200, posted.text
-    notebook_id = posted.json()["result"]["notebookId"]
+    notebook_id = notebooks.track(hub.admin, posted.json()["result"]["notebookId"])
     deleted = browser.delete(
         hub.public + f"/services/submarine/api/v1/notebook/{notebook_id}", headers={"X-XSRFToken": xsrf}, timeout=30
     )
@@ -157,11 +140,9 @@ def test_a_deleted_users_token_makes_no_user_again(hub, unique):
     assert hub.hub_user(name) is None
 
 
-def test_a_demoted_admin_changes_only_their_own(hub, alice, unique):
+def test_a_demoted_admin_changes_only_their_own(hub, alice, unique, notebooks):
     owner, api = alice
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("kept", resources=""))
-    assert code == 200, body
-    notebook_id = body["result"]["notebookId"]
+    notebook_id = notebooks.create(api, "kept", resources="")["notebookId"]
     name = f"ada-{unique}"
     hub.hub_api.post(f"/users/{name}", json={"admin": True})
     former = Api(hub.direct, hub.user_token(name))

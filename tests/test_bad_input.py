@@ -165,27 +165,27 @@ def test_environments_that_would_escape_are_refused(hub, unique, kernel_spec, wo
     assert_error(code, body, 400, words)
 
 
-def test_yaml_is_accepted_as_submarine_does(hub, alice):
+def test_yaml_is_accepted_as_submarine_does(hub, alice, notebooks):
     owner, api = alice
     body = notebook_body("from-yaml")
     response = api.post("/api/v1/notebook", data=json.dumps(body), headers={"Content-Type": "application/yaml"})
     assert response.status_code == 200, response.text
-    assert api.call("DELETE", f"/api/v1/notebook/{response.json()['result']['notebookId']}")[0] == 200
+    notebook_id = notebooks.track(api, response.json()["result"]["notebookId"])
+    assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] == 200
 
 
-def test_same_owner_same_name_conflicts(hub, alice):
+def test_same_owner_same_name_conflicts(hub, alice, notebooks):
     owner, api = alice
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("twice", resources=""))
-    assert code == 200, body
+    notebooks.create(api, "twice", resources="")
     code, again = api.call("POST", "/api/v1/notebook", notebook_body("twice", resources=""))
     assert_error(code, again, 409, "already has a notebook named 'twice'")
     code, listed = api.call("GET", "/api/v1/notebook")
     assert len(listed["result"]) == 1
-    api.call("DELETE", f"/api/v1/notebook/{body['result']['notebookId']}")
 
 
-def test_concurrent_creates_of_one_name_exactly_one_wins(hub, alice):
+def test_concurrent_creates_of_one_name_exactly_one_wins(hub, alice, notebooks):
     owner, api = alice
+    notebooks.track_owner(api, owner)
     with ThreadPoolExecutor(8) as pool:
         replies = list(
             pool.map(lambda _: api.call("POST", "/api/v1/notebook", notebook_body("race", resources="")), range(8))
@@ -195,17 +195,16 @@ def test_concurrent_creates_of_one_name_exactly_one_wins(hub, alice):
     code, listed = api.call("GET", "/api/v1/notebook")
     assert len(listed["result"]) == 1
     assert set(hub.hub_user(owner)["servers"]) - {""} == {"race"}
-    api.call("DELETE", f"/api/v1/notebook/{listed['result'][0]['notebookId']}")
 
 
-def test_server_made_outside_the_api_conflicts(hub, alice):
+def test_server_made_outside_the_api_conflicts(hub, alice, request):
     owner, api = alice
     made = hub.hub_api.put(f"/users/{owner}/servers/handmade", json={})
+    request.addfinalizer(lambda: hub.hub_api.delete(f"/users/{owner}/servers/handmade", json={"remove": True}))
     assert made.status_code == 201, made.text
     code, body = api.call("POST", "/api/v1/notebook", notebook_body("handmade", resources=""))
     assert_error(code, body, 409, "handmade")
     assert set(hub.hub_user(owner)["servers"]) - {""} == {"handmade"}
-    hub.hub_api.delete(f"/users/{owner}/servers/handmade", json={"remove": True})
 
 
 def test_unknown_ids_and_paths(hub, alice):

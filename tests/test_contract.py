@@ -17,18 +17,8 @@ from submarine_spawner.contract import (
 )
 from submarine_spawner.resources import ResourcePolicy
 
-ENVIRONMENT = {
-    "name": "notebook-env",
-    "dockerImage": "apache/submarine:jupyter-notebook-0.8.0",
-    "kernelSpec": {
-        "name": "submarine_jupyter_py3",
-        "channels": ["defaults"],
-        "condaDependencies": [],
-        "pipDependencies": [],
-    },
-    "description": None,
-    "image": None,
-}
+from .helpers import ENVIRONMENT
+
 REQUEST = {
     "environment": {"name": "notebook-env"},
     "namespace": "default",

@@ -13,11 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from .conftest import postgres_database
 from .faults import extra_config, inject, pending
 from .harness import Hub, notebook_body, wait_for
-from .test_isolation import lab_processes
-from .test_restart import service_pid
+from .helpers import lab_processes, postgres_database, service_pid
 
 # a request waits this long for the hub before it answers (c.SubmarineService.request_timeout)
 REQUEST_TIMEOUT = 3
@@ -75,10 +73,11 @@ def hub_servers(hub, owner):
         ("start_server", "after"),
     ],
 )
-def test_a_create_cut_off_by_a_crash_converges(faulty_hub, unique, call, when):
+def test_a_create_cut_off_by_a_crash_converges(faulty_hub, unique, call, when, notebooks):
     hub = faulty_hub
     owner = f"crash-{unique}"
     api = hub.client(owner)
+    notebooks.track_owner(api, owner)
     inject(hub.data_dir, call, when)
     crash_in(hub, api, "POST", "/api/v1/notebook", notebook_body("cut", resources=""))
     # the create was written down before the first step: the restarted service finishes it
@@ -91,26 +90,21 @@ def test_a_create_cut_off_by_a_crash_converges(faulty_hub, unique, call, when):
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
-def test_a_delete_cut_off_by_a_crash_is_carried_out(faulty_hub, unique, when):
+def test_a_delete_cut_off_by_a_crash_is_carried_out(faulty_hub, unique, when, notebooks):
     hub = faulty_hub
     owner = f"undead-{unique}"
     api = hub.client(owner)
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("doomed", resources=""))
-    assert code == 200, body
-    notebook_id = body["result"]["notebookId"]
-    hub.wait_status(api, notebook_id, "running")
+    notebook_id = notebooks.create_running(hub, api, "doomed", resources="")["notebookId"]
     inject(hub.data_dir, "delete_server", when)
     crash_in(hub, api, "DELETE", f"/api/v1/notebook/{notebook_id}")
     assert api.call("GET", f"/api/v1/notebook/{notebook_id}")[0] == 404
     wait_for(lambda: not hub_servers(hub, owner), 60, 0.5, "the deleted notebook's server to go")
 
 
-def test_a_stop_cut_off_by_a_crash_is_carried_out(faulty_hub, unique):
+def test_a_stop_cut_off_by_a_crash_is_carried_out(faulty_hub, unique, notebooks):
     hub = faulty_hub
     api = hub.client(f"halt-{unique}")
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("halting", resources=""))
-    notebook_id = body["result"]["notebookId"]
-    hub.wait_status(api, notebook_id, "running")
+    notebook_id = notebooks.create_running(hub, api, "halting", resources="")["notebookId"]
     inject(hub.data_dir, "delete_server", "before")
     crash_in(hub, api, "POST", f"/api/v1/notebook/{notebook_id}/stop")
     hub.wait_status(api, notebook_id, "stopped", timeout=60)
@@ -135,10 +129,11 @@ def frozen_call(hub, api, call, method, url, body=None):
         thaw(hub)
 
 
-def test_a_create_the_hub_does_not_answer_is_called_off_and_never_happens(faulty_hub, unique):
+def test_a_create_the_hub_does_not_answer_is_called_off_and_never_happens(faulty_hub, unique, notebooks):
     hub = faulty_hub
     owner = f"frozen-{unique}"
     api = hub.client(owner)
+    notebooks.track_owner(api, owner)
     response = frozen_call(hub, api, "create_server", "POST", "/api/v1/notebook", notebook_body("never", resources=""))
     assert response.status_code == 503, response.text
     body = response.json()
@@ -147,19 +142,16 @@ def test_a_create_the_hub_does_not_answer_is_called_off_and_never_happens(faulty
     # the hub runs the PUT it had queued: what it made is removed, and never becomes a notebook
     wait_for(lambda: "never" not in hub_servers(hub, owner), 90, 0.5, "what the hub made late to go")
     assert notebooks_named(api, "never") == [] and lab_processes(owner) == []
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("never", resources=""))
-    assert code == 200, body
-    assert api.call("DELETE", f"/api/v1/notebook/{body['result']['notebookId']}")[0] in (200, 202)
+    made = notebooks.create(api, "never", resources="")
+    assert api.call("DELETE", f"/api/v1/notebook/{made['notebookId']}")[0] in (200, 202)
 
 
-def test_a_start_stop_and_delete_the_hub_does_not_answer_are_accepted_and_carried_out(faulty_hub, unique):
+def test_a_start_stop_and_delete_the_hub_does_not_answer_are_accepted_and_carried_out(faulty_hub, unique, notebooks):
     hub = faulty_hub
     owner = f"patient-{unique}"
     api = hub.client(owner)
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("later", resources=""))
-    notebook_id = body["result"]["notebookId"]
+    notebook_id = notebooks.create_running(hub, api, "later", resources="")["notebookId"]
     url = f"/api/v1/notebook/{notebook_id}"
-    hub.wait_status(api, notebook_id, "running")
     for action, call, status in (("stop", "delete_server", "stopped"), ("start", "start_server", "running")):
         response = frozen_call(hub, api, call, "POST", f"{url}/{action}")
         assert response.status_code == 202, response.text
@@ -171,10 +163,11 @@ def test_a_start_stop_and_delete_the_hub_does_not_answer_are_accepted_and_carrie
     wait_for(lambda: not hub_servers(hub, owner), 90, 0.5, "the server to go")
 
 
-def test_a_token_the_hub_cannot_check_is_a_503_and_changes_nothing(faulty_hub, unique):
+def test_a_token_the_hub_cannot_check_is_a_503_and_changes_nothing(faulty_hub, unique, notebooks):
     hub = faulty_hub
     owner = f"unchecked-{unique}"
     api = hub.client(owner)
+    notebooks.track_owner(api, owner)
     os.kill(hub.proc.pid, signal.SIGSTOP)
     try:
         response = api.post("/api/v1/notebook", json=notebook_body("unchecked", resources=""))
@@ -185,10 +178,11 @@ def test_a_token_the_hub_cannot_check_is_a_503_and_changes_nothing(faulty_hub, u
     assert notebooks_named(api, "unchecked") == []
 
 
-def test_a_hub_that_fails_a_create_leaves_nothing(faulty_hub, unique):
+def test_a_hub_that_fails_a_create_leaves_nothing(faulty_hub, unique, notebooks):
     hub = faulty_hub
     owner = f"failing-{unique}"
     api = hub.client(owner)
+    notebooks.track_owner(api, owner)
     inject(hub.data_dir, "create_server", "fail", 502)
     code, body = api.call("POST", "/api/v1/notebook", notebook_body("broken", resources=""))
     assert code == 503 and "not created" in body["message"], body
@@ -199,9 +193,10 @@ def test_a_hub_that_fails_a_create_leaves_nothing(faulty_hub, unique):
 # --- races between the requests on one notebook -------------------------------------------------
 
 
-def test_a_new_owners_parallel_first_creates_all_succeed(faulty_hub, unique):
+def test_a_new_owners_parallel_first_creates_all_succeed(faulty_hub, unique, notebooks):
     hub = faulty_hub
     owner = f"fresh-{unique}"
+    notebooks.track_owner(hub.admin, owner)
     with ThreadPoolExecutor(10) as pool:
         replies = list(
             pool.map(
@@ -210,16 +205,13 @@ def test_a_new_owners_parallel_first_creates_all_succeed(faulty_hub, unique):
             )
         )
     assert [code for code, _ in replies] == [200] * 10, replies
-    for _, body in replies:
-        hub.admin.call("DELETE", f"/api/v1/notebook/{body['result']['notebookId']}")
 
 
-def test_racing_changes_of_one_notebook_answer_no_5xx_and_a_delete_wins(faulty_hub, unique):
+def test_racing_changes_of_one_notebook_answer_no_5xx_and_a_delete_wins(faulty_hub, unique, notebooks):
     hub = faulty_hub
     owner = f"racer-{unique}"
     api = hub.client(owner)
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("contested", resources=""))
-    notebook_id = body["result"]["notebookId"]
+    notebook_id = notebooks.create(api, "contested", resources="")["notebookId"]
     url = f"/api/v1/notebook/{notebook_id}"
     actions = [
         ("POST", url + "/stop", None),

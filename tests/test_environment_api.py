@@ -2,7 +2,7 @@
 
 import re
 
-from .harness import Api, notebook_body
+from .harness import Api
 
 
 def env_spec(name, image="python:3.11-slim", **extra):
@@ -127,13 +127,11 @@ def test_bad_environments(hub, unique):
     assert f"e-{unique}" not in names
 
 
-def test_notebooks_keep_their_environment_snapshot(hub, alice, unique):
+def test_notebooks_keep_their_environment_snapshot(hub, alice, unique, notebooks):
     _, api = alice
     name = f"snap-{unique}"
     assert hub.admin.call("POST", "/api/v1/environment", env_spec(name, image="first:1"))[0] == 200
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("snapped", environment=name, resources=""))
-    assert code == 200, body
-    notebook_id = body["result"]["notebookId"]
+    notebook_id = notebooks.create(api, "snapped", environment=name, resources="")["notebookId"]
     assert hub.admin.call("PATCH", f"/api/v1/environment/{name}", {"dockerImage": "second:2"})[0] == 200
     assert hub.admin.call("DELETE", f"/api/v1/environment/{name}")[0] == 200
     running = hub.wait_status(api, notebook_id, "running")

@@ -13,12 +13,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 
 from submarine_spawner.builds import CONDA_PROGRAMS, build_key
 from submarine_spawner.contract import KernelSpec
 
-from .harness import Api, Hub, notebook_body, wait_for
+from .harness import Api, Hub, wait_for
+from .helpers import hub_start
 from .lab import lab, run_in_kernel
 from .wheels import make_wheel, requirement
 
@@ -65,12 +65,9 @@ def build_log(hub, spec) -> str:
     return (hub.data_dir / "environments" / f"{key}.log").read_text()
 
 
-def create(api, name, environment, env_vars=None):
-    code, body = api.call(
-        "POST", "/api/v1/notebook", notebook_body(name, environment=environment, resources="", env_vars=env_vars)
-    )
-    assert code == 200, body
-    return body["result"]["notebookId"]
+def create_in(notebooks, api, name, environment, **fields) -> str:
+    """The id of a notebook of ``environment`` (no resources asked), made and tracked."""
+    return notebooks.create(api, name, environment=environment, resources="", **fields)["notebookId"]
 
 
 def progress_events(hub, owner, server):
@@ -82,7 +79,7 @@ def progress_events(hub, owner, server):
                 yield json.loads(line[len("data:") :])
 
 
-def test_a_notebook_runs_code_in_its_environments_kernel(build_hub, tmp_path, unique):
+def test_a_notebook_runs_code_in_its_environments_kernel(build_hub, tmp_path, unique, notebooks):
     owner = f"ada-{unique}"
     token = build_hub.user_token(owner)
     api = Api(build_hub.direct, token)
@@ -91,7 +88,7 @@ def test_a_notebook_runs_code_in_its_environments_kernel(build_hub, tmp_path, un
     environment = f"team-{unique}"
     make_environment(build_hub, environment, spec)
 
-    notebook_id = create(api, "analysis", environment, {"TEST_ENV": "from the notebook"})
+    notebook_id = create_in(notebooks, api, "analysis", environment, env_vars={"TEST_ENV": "from the notebook"})
     build_hub.wait_status(api, notebook_id, "running", timeout=300)
 
     kernelspecs = lab(build_hub, owner, "analysis", token).get("/api/kernelspecs").json()
@@ -116,12 +113,12 @@ def test_a_notebook_runs_code_in_its_environments_kernel(build_hub, tmp_path, un
     assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] == 200
 
 
-def test_an_environment_without_dependencies_runs_on_the_hubs_python(build_hub, unique):
+def test_an_environment_without_dependencies_runs_on_the_hubs_python(build_hub, unique, notebooks):
     owner = f"bo-{unique}"
     token = build_hub.user_token(owner)
     api = Api(build_hub.direct, token)
-    notebook_id = create(api, "plain", "notebook-env")
-    build_hub.wait_status(api, notebook_id, "running")
+    running = notebooks.create_running(build_hub, api, "plain", environment="notebook-env", resources="")
+    notebook_id = running["notebookId"]
     kernelspecs = lab(build_hub, owner, "plain", token).get("/api/kernelspecs").json()
     assert kernelspecs["default"] == "submarine_jupyter_py3"
     assert kernelspecs["kernelspecs"]["submarine_jupyter_py3"]["spec"]["display_name"] == "notebook-env"
@@ -137,7 +134,7 @@ def test_an_environment_without_dependencies_runs_on_the_hubs_python(build_hub, 
     assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] == 200
 
 
-def test_progress_says_what_the_build_does_and_waits_for_another_hub(build_hub, tmp_path, unique):
+def test_progress_says_what_the_build_does_and_waits_for_another_hub(build_hub, tmp_path, unique, notebooks):
     owner = f"cy-{unique}"
     api = Api(build_hub.direct, build_hub.user_token(owner))
     spec = kernel_spec(pip=[requirement(make_wheel(tmp_path, f"slowpkg_{unique}"))])
@@ -148,7 +145,7 @@ def test_progress_says_what_the_build_does_and_waits_for_another_hub(build_hub, 
     # this test is "another hub process" building the same environment: the hub waits for it
     with open(build_hub.data_dir / "environments" / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        notebook_id = create(api, "watched", environment)
+        notebook_id = create_in(notebooks, api, "watched", environment)
         waiting = f"Waiting for another hub process building environment {environment} ..."
         # the API's reason is the latest progress message
         wait_for(
@@ -174,7 +171,7 @@ def test_progress_says_what_the_build_does_and_waits_for_another_hub(build_hub, 
     assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] == 200
 
 
-def test_notebooks_of_one_environment_share_one_build(build_hub, tmp_path, unique):
+def test_notebooks_of_one_environment_share_one_build(build_hub, tmp_path, unique, notebooks):
     owner = f"di-{unique}"
     token = build_hub.user_token(owner)
     api = Api(build_hub.direct, token)
@@ -184,13 +181,15 @@ def test_notebooks_of_one_environment_share_one_build(build_hub, tmp_path, uniqu
 
     # three at once: one build, which all three wait for
     with ThreadPoolExecutor(3) as pool:
-        notebook_ids = list(pool.map(lambda name: create(api, name, environment), ["one", "two", "three"]))
+        notebook_ids = list(
+            pool.map(lambda name: create_in(notebooks, api, name, environment), ["one", "two", "three"])
+        )
     for notebook_id in notebook_ids:
         build_hub.wait_status(api, notebook_id, "running", timeout=300)
     assert build_log(build_hub, spec).count("--- built\n") == 1
 
     # and later ones find it built
-    later = create(api, "four", environment)
+    later = create_in(notebooks, api, "four", environment)
     running = build_hub.wait_status(api, later, "running")
     assert build_log(build_hub, spec).count(" building environment ") == 1
     assert running["status"] == "running"
@@ -203,7 +202,7 @@ def test_notebooks_of_one_environment_share_one_build(build_hub, tmp_path, uniqu
         assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] == 200
 
 
-def test_a_failing_build_fails_the_notebook_and_is_not_kept(build_hub, unique):
+def test_a_failing_build_fails_the_notebook_and_is_not_kept(build_hub, unique, notebooks):
     owner = f"ed-{unique}"
     api = Api(build_hub.direct, build_hub.user_token(owner))
     spec = kernel_spec(pip=[f"no-such-package-{unique}"])
@@ -211,7 +210,7 @@ def test_a_failing_build_fails_the_notebook_and_is_not_kept(build_hub, unique):
     make_environment(build_hub, environment, spec)
     key = build_key(KernelSpec.model_validate(spec))
     for attempt in (1, 2):  # a failed build is not cached: the second start tries again
-        notebook_id = create(api, f"broken-{attempt}", environment)
+        notebook_id = create_in(notebooks, api, f"broken-{attempt}", environment)
         failed = build_hub.wait_status(api, notebook_id, "failed", timeout=300)
         reason = failed["reason"]
         assert f"Installing 1 pip dependencies for environment {environment} failed (exit status 1): " in reason, (
@@ -224,12 +223,12 @@ def test_a_failing_build_fails_the_notebook_and_is_not_kept(build_hub, unique):
         assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] == 200
 
 
-def test_conda_dependencies_without_conda_fail_saying_so(build_hub, unique):
+def test_conda_dependencies_without_conda_fail_saying_so(build_hub, unique, notebooks):
     owner = f"fa-{unique}"
     api = Api(build_hub.direct, build_hub.user_token(owner))
     environment = f"conda-{unique}"
     make_environment(build_hub, environment, kernel_spec(conda=["numpy>=1.24"]))
-    notebook_id = create(api, "needs-conda", environment)
+    notebook_id = create_in(notebooks, api, "needs-conda", environment)
     failed = build_hub.wait_status(api, notebook_id, "failed")
     # the start fails at once: the reason is the hub's answer to the start, or its progress event
     assert failed["reason"].endswith(
@@ -240,7 +239,7 @@ def test_conda_dependencies_without_conda_fail_saying_so(build_hub, unique):
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
-def test_hostile_dependencies_are_refused_and_never_run(build_hub, tmp_path, unique, hostile):
+def test_hostile_dependencies_are_refused_and_never_run(build_hub, tmp_path, unique, hostile, notebooks):
     marker = tmp_path / "x"
     entry = hostile.format(marker=marker)
     admin = build_hub.admin
@@ -265,14 +264,10 @@ def test_hostile_dependencies_are_refused_and_never_run(build_hub, tmp_path, uni
         "notebookId": f"notebook_1_{unique}",
         "environment": {"name": name, "dockerImage": "img", "kernelSpec": kernel_spec(pip=[entry])},
     }
-    response = requests.post(
-        f"{build_hub.public}/hub/api/users/{owner}/servers/direct",
-        json={"user_options": options},
-        headers={"Authorization": f"token {token}"},
-        timeout=60,
-    )
-    assert response.status_code in (201, 202), response.text
     api = Api(build_hub.direct, token)
+    notebooks.track_owner(api, owner)
+    code, message = hub_start(build_hub, owner, token, "direct", options)
+    assert code in (201, 202), message
     (notebook,) = api.call("GET", "/api/v1/notebook")[1]["result"]
     assert notebook["notebookId"] != options["notebookId"]
     assert notebook["spec"]["environment"]["kernelSpec"] == kernel_spec()

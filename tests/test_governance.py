@@ -8,9 +8,8 @@ import pytest
 import requests
 
 from .harness import Hub, notebook_body, wait_for
+from .helpers import hub_start, login, token_of
 from .lab import lab, run_in_kernel
-from .test_auth import login
-from .test_isolation import hub_start, token_of
 
 KERNEL = "python3"
 SETTINGS = """
@@ -43,20 +42,15 @@ def group(hub, name, *members):
     assert hub.hub_api.post(f"/groups/{name}/users", json={"users": list(members)}).status_code == 200
 
 
-def create(api, name, env, **kwargs):
-    return api.call("POST", "/api/v1/notebook", notebook_body(name, environment=env, resources="", **kwargs))
-
-
-def running(hub, api, name, env):
-    code, body = create(api, name, env)
-    assert code == 200, body
-    return hub.wait_status(api, body["result"]["notebookId"], "running")
+def try_create(api, name, env):
+    """A create in ``env`` whose answer the test checks: (status, envelope)."""
+    return api.call("POST", "/api/v1/notebook", notebook_body(name, environment=env, resources=""))
 
 
 # --- who may use which ----------------------------------------------------------------------------
 
 
-def test_an_environment_for_a_group_is_for_its_members_at_every_door(gov_hub, unique):
+def test_an_environment_for_a_group_is_for_its_members_at_every_door(gov_hub, unique, notebooks):
     hub = gov_hub
     member, outsider = f"vision-{unique}", f"other-{unique}"
     member_api, outsider_api = hub.client(member), hub.client(outsider)
@@ -72,7 +66,7 @@ def test_an_environment_for_a_group_is_for_its_members_at_every_door(gov_hub, un
     assert outsider_api.call("GET", f"/api/v1/environment/{name}")[0] == 404
     assert hub.admin.call("GET", f"/api/v1/environment/{name}")[0] == 200
 
-    code, body = create(outsider_api, "try", name)
+    code, body = try_create(outsider_api, "try", name)
     assert code == 403 and f"'{outsider}' is in none of them" in body["message"], body
     code, message = hub_start(hub, outsider, token_of(outsider_api), "door", {"environment": {"name": name}})
     assert code == 403 and team in message, message
@@ -81,9 +75,9 @@ def test_an_environment_for_a_group_is_for_its_members_at_every_door(gov_hub, un
     form = login(hub, member, "user-password").get(f"{hub.public}/hub/spawn/{member}/form", timeout=30)
     assert f'value="{name}"' in form.text and "for the vision team" in form.text
 
-    notebook = running(hub, member_api, "seeing", name)
+    notebook = notebooks.create_running(hub, member_api, "seeing", environment=name, resources="")
     # a PATCH to it is refused to the outsider's notebook too
-    other = running(hub, outsider_api, "plain", "notebook-env")
+    other = notebooks.create_running(hub, outsider_api, "plain", environment="notebook-env", resources="")
     assert outsider_api.call("POST", f"/api/v1/notebook/{other['notebookId']}/stop")[0] == 200
     hub.wait_status(outsider_api, other["notebookId"], "stopped")
     code, body = outsider_api.call("PATCH", f"/api/v1/notebook/{other['notebookId']}", {"environment": {"name": name}})
@@ -110,7 +104,7 @@ def test_pod_settings_are_checked(gov_hub, unique, pod, words):
     assert code == 400 and words in body["message"], body
 
 
-def test_pod_settings_are_recorded_and_shown(gov_hub, unique):
+def test_pod_settings_are_recorded_and_shown(gov_hub, unique, notebooks):
     pod = {
         "nodeSelector": {"accelerator": "nvidia"},
         "shmSize": "1Gi",
@@ -120,7 +114,8 @@ def test_pod_settings_are_recorded_and_shown(gov_hub, unique):
     made = environment(gov_hub, f"pods-{unique}", pod=pod)
     assert made["pod"]["nodeSelector"] == {"accelerator": "nvidia"} and made["pod"]["volumes"] == ["datasets"]
     api = gov_hub.client(f"pods-{unique}")
-    notebook = running(gov_hub, api, "with-pods", f"pods-{unique}")  # locally: recorded, inert
+    # locally: recorded, inert
+    notebook = notebooks.create_running(gov_hub, api, "with-pods", environment=f"pods-{unique}", resources="")
     assert notebook["spec"]["environment"]["pod"]["shmSize"] == "1Gi"
     assert api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] in (200, 202)
 
@@ -128,20 +123,20 @@ def test_pod_settings_are_recorded_and_shown(gov_hub, unique):
 # --- lifecycle ------------------------------------------------------------------------------------
 
 
-def test_deprecation_and_redirect_move_notebooks_at_their_next_start(gov_hub, unique):
+def test_deprecation_and_redirect_move_notebooks_at_their_next_start(gov_hub, unique, notebooks):
     hub = gov_hub
     api = hub.client(f"mover-{unique}")
     old, new = f"old-{unique}", f"new-{unique}"
     environment(hub, old)
     environment(hub, new, description="the successor")
-    notebook = running(hub, api, "moving", old)
+    notebook = notebooks.create_running(hub, api, "moving", environment=old, resources="")
     notebook_id = notebook["notebookId"]
     assert notebook["pendingRestart"] is False
     code, body = hub.admin.call(
         "PATCH", f"/api/v1/environment/{old}", {"deprecated": "Python 3.9 is out of support", "redirectTo": new}
     )
     assert code == 200, body
-    code, body = create(api, "fresh", old)
+    code, body = try_create(api, "fresh", old)
     assert code == 409 and "Python 3.9 is out of support" in body["message"] and f"use '{new}'" in body["message"]
     # the running one keeps running, told why a restart is pending
     current = api.call("GET", f"/api/v1/notebook/{notebook_id}")[1]["result"]
@@ -158,12 +153,12 @@ def test_deprecation_and_redirect_move_notebooks_at_their_next_start(gov_hub, un
     assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] in (200, 202)
 
 
-def test_a_changed_environment_reaches_its_notebooks_at_their_next_start_only(gov_hub, unique):
+def test_a_changed_environment_reaches_its_notebooks_at_their_next_start_only(gov_hub, unique, notebooks):
     hub = gov_hub
     api = hub.client(f"keeper-{unique}")
     name = f"changing-{unique}"
     environment(hub, name)
-    notebook = running(hub, api, "keeps", name)
+    notebook = notebooks.create_running(hub, api, "keeps", environment=name, resources="")
     notebook_id = notebook["notebookId"]
     assert hub.admin.call("PATCH", f"/api/v1/environment/{name}", {"description": "words only"})[0] == 200
     assert api.call("GET", f"/api/v1/notebook/{notebook_id}")[1]["result"]["pendingRestart"] is False
@@ -185,14 +180,14 @@ def test_a_changed_environment_reaches_its_notebooks_at_their_next_start_only(go
 # --- run-time policy ------------------------------------------------------------------------------
 
 
-def test_an_idle_notebook_is_stopped_saying_why_and_a_busy_kernel_keeps_one_alive(gov_hub, unique):
+def test_an_idle_notebook_is_stopped_saying_why_and_a_busy_kernel_keeps_one_alive(gov_hub, unique, notebooks):
     hub = gov_hub
     owner = f"idle-{unique}"
     api = hub.client(owner)
     name = f"short-idle-{unique}"
     environment(hub, name, idleTimeout=8)
-    idle = running(hub, api, "idle", name)
-    running(hub, api, "busy", name)
+    idle = notebooks.create_running(hub, api, "idle", environment=name, resources="")
+    notebooks.create_running(hub, api, "busy", environment=name, resources="")
     # a cell that runs without output for longer than the idle timeout: its kernel is busy
     started = time.monotonic()
     output = run_in_kernel(hub, owner, "busy", token_of(api), KERNEL, "import time; time.sleep(20); print('done')")
@@ -205,12 +200,12 @@ def test_an_idle_notebook_is_stopped_saying_why_and_a_busy_kernel_keeps_one_aliv
         assert api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] in (200, 202)
 
 
-def test_a_notebook_past_its_maximum_run_time_is_stopped_saying_so(gov_hub, unique):
+def test_a_notebook_past_its_maximum_run_time_is_stopped_saying_so(gov_hub, unique, notebooks):
     hub = gov_hub
     api = hub.client(f"runner-{unique}")
     name = f"short-run-{unique}"
     environment(hub, name, maxRuntime=8)
-    notebook = running(hub, api, "bounded", name)
+    notebook = notebooks.create_running(hub, api, "bounded", environment=name, resources="")
     stopped = hub.wait_status(api, notebook["notebookId"], "stopped", timeout=60)
     assert "(maxRuntime)" in stopped["reason"], stopped["reason"]
     assert api.call("POST", f"/api/v1/notebook/{notebook['notebookId']}/start")[0] == 200  # it starts again
@@ -230,11 +225,11 @@ def test_run_time_policies_are_checked(gov_hub, unique, field, value, words):
 # --- sharing --------------------------------------------------------------------------------------
 
 
-def test_a_notebook_shared_with_a_colleague_and_then_not(gov_hub, unique):
+def test_a_notebook_shared_with_a_colleague_and_then_not(gov_hub, unique, notebooks):
     hub = gov_hub
     owner, colleague = f"sharer-{unique}", f"colleague-{unique}"
     api, other = hub.client(owner), hub.client(colleague)
-    notebook = running(hub, api, "together", "notebook-env")
+    notebook = notebooks.create_running(hub, api, "together", environment="notebook-env", resources="")
     notebook_id = notebook["notebookId"]
     assert other.call("GET", f"/api/v1/notebook/{notebook_id}")[0] == 403
 
@@ -275,13 +270,13 @@ def test_a_notebook_shared_with_a_colleague_and_then_not(gov_hub, unique):
     assert api.call("DELETE", url)[0] in (200, 202)
 
 
-def test_a_notebook_shared_with_a_group(gov_hub, unique):
+def test_a_notebook_shared_with_a_group(gov_hub, unique, notebooks):
     hub = gov_hub
     owner, member = f"teacher-{unique}", f"student-{unique}"
     api, student = hub.client(owner), hub.client(member)
     team = f"class-{unique}"
     group(hub, team, member)
-    notebook = running(hub, api, "lesson", "notebook-env")
+    notebook = notebooks.create_running(hub, api, "lesson", environment="notebook-env", resources="")
     code, body = api.call("POST", f"/api/v1/notebook/{notebook['notebookId']}/shares", {"group": team})
     assert code == 200 and body["result"][0]["group"] == team, body
     assert [n["sharedBy"] for n in student.call("GET", "/api/v1/notebook")[1]["result"]] == [owner]

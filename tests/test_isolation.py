@@ -9,42 +9,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 
-from .conftest import postgres_database
-from .harness import Api, Hub, notebook_body, wait_for
+from .harness import Hub, notebook_body, wait_for
+from .helpers import hub_start, lab_processes, postgres_database, token_of
 from .lab import run_in_kernel
 
 KERNEL = "submarine_jupyter_py3"  # notebook-env's kernel
-
-
-def hub_start(hub, owner, token, server, options):
-    """A start at the hub's own REST API, as the owner: (status, message)."""
-    response = requests.post(
-        f"{hub.public}/hub/api/users/{owner}/servers/{server}",
-        json={"user_options": options},
-        headers={"Authorization": f"token {token}"},
-        timeout=60,
-    )
-    return response.status_code, response.json().get("message", "") if response.content else ""
-
-
-def lab_processes(owner: str) -> list[int]:
-    """Pids of single-user servers of ``owner``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                environ = f.read().split(b"\0")
-        except OSError:
-            continue
-        if f"JUPYTERHUB_USER={owner}".encode() in environ:
-            found.append(int(entry))
-    return found
-
-
-def token_of(api: Api) -> str:
-    return api.headers["Authorization"].split()[1]
 
 
 REFUSED = [
@@ -81,9 +51,11 @@ def test_a_start_at_the_hubs_door_is_refused_as_the_api_refuses_and_leaves_nothi
     )
 
 
-def test_a_clients_notebook_id_is_never_taken(hub, alice, bob):
+def test_a_clients_notebook_id_is_never_taken(hub, alice, bob, notebooks):
     """Ids are the service's: one owner cannot squat the ids the spawn form gives next."""
     (owner, api), (other, other_api) = alice, bob
+    notebooks.track_owner(api, owner)
+    notebooks.track_owner(other_api, other)
     options = {"notebookId": "notebook_1795000000000_0001", "environment": {"name": "notebook-env"}}
     ids = set()
     for who, client in ((owner, api), (other, other_api)):
@@ -127,14 +99,11 @@ def quota_hub(request, tmp_path_factory):
             hub.stop()
 
 
-def delete_all(api):
-    for notebook in api.call("GET", "/api/v1/notebook")[1]["result"]:
-        api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")
-
-
-def test_concurrent_creates_never_pass_the_quota(quota_hub, unique):
+def test_concurrent_creates_never_pass_the_quota(quota_hub, unique, notebooks):
     hub = quota_hub
-    api = hub.client(f"many-{unique}")
+    owner = f"many-{unique}"
+    api = hub.client(owner)
+    notebooks.track_owner(api, owner)
     with ThreadPoolExecutor(8) as pool:
         replies = list(
             pool.map(lambda i: api.call("POST", "/api/v1/notebook", notebook_body(f"n-{i}", resources="")), range(8))
@@ -143,14 +112,14 @@ def test_concurrent_creates_never_pass_the_quota(quota_hub, unique):
     assert codes == [200, 200] + [403] * 6, replies
     assert all("may have at most 2" in body["message"] for code, body in replies if code == 403)
     assert api.call("GET", "/api/v1/notebook")[1]["attributes"]["total"] == 2
-    delete_all(api)
 
 
-def test_concurrent_starts_at_every_door_never_pass_the_quota(quota_hub, unique):
+def test_concurrent_starts_at_every_door_never_pass_the_quota(quota_hub, unique, notebooks):
     """API creates and hub starts at once, with cpu: never more than 1 cpu running, 2 notebooks."""
     hub = quota_hub
     owner = f"doors-{unique}"
     api = hub.client(owner)
+    notebooks.track_owner(api, owner)
     token = token_of(api)
 
     def attempt(i):
@@ -167,13 +136,13 @@ def test_concurrent_starts_at_every_door_never_pass_the_quota(quota_hub, unique)
     assert len(notebooks) == 2
     running = [n for n in notebooks if n["status"] != "failed"]
     assert sum(0.5 for _ in running) <= 1
-    delete_all(api)
 
 
-def test_quotas_hold_at_the_hubs_door(quota_hub, unique):
+def test_quotas_hold_at_the_hubs_door(quota_hub, unique, notebooks):
     hub = quota_hub
     owner = f"door-quota-{unique}"
     api = hub.client(owner)
+    notebooks.track_owner(api, owner)
     token = token_of(api)
     code, _ = hub_start(hub, owner, token, "first", {"environment": {"name": "notebook-env"}, "resources": "cpu=1"})
     assert code in (201, 202)
@@ -186,7 +155,6 @@ def test_quotas_hold_at_the_hubs_door(quota_hub, unique):
     code, message = hub_start(hub, owner, token, "third", {"environment": {"name": "notebook-env"}})
     assert code == 403 and "may have at most 2" in message, message
     assert sorted(n["name"] for n in api.call("GET", "/api/v1/notebook")[1]["result"]) == ["first", "second"]
-    delete_all(api)
 
 
 # --- no notebook as root, and none reads another's files ----------------------------------------
@@ -204,16 +172,10 @@ print("UID", os.getuid())
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="the hub runs notebooks as users of their own only when it is root")
-def test_notebook_code_reads_no_secret_no_database_and_no_other_owners_files(hub, alice, bob):
+def test_notebook_code_reads_no_secret_no_database_and_no_other_owners_files(hub, alice, bob, notebooks):
     (owner, api), (other, other_api) = alice, bob
-    mine = hub.wait_status(
-        api, api.call("POST", "/api/v1/notebook", notebook_body("snoop"))[1]["result"]["notebookId"], "running"
-    )
-    theirs = hub.wait_status(
-        other_api,
-        other_api.call("POST", "/api/v1/notebook", notebook_body("private"))[1]["result"]["notebookId"],
-        "running",
-    )
+    mine = notebooks.create_running(hub, api, "snoop")
+    theirs = notebooks.create_running(hub, other_api, "private")
     secret = run_in_kernel(
         hub,
         other,

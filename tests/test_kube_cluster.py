@@ -21,7 +21,8 @@ from kubernetes_asyncio.client import ApiClient, Configuration, CoreV1Api, Versi
 from kubernetes_asyncio.config import kube_config
 
 from . import pss
-from .harness import Api, notebook_body, wait_for
+from .harness import Api, wait_for
+from .helpers import create
 
 pytestmark = pytest.mark.cluster
 
@@ -62,13 +63,7 @@ def service():
 def test_a_notebook_runs_as_a_pod_with_its_pvc_and_goes_with_it(service):
     timeout = float(os.environ.get("SUBMARINE_CLUSTER_TIMEOUT", "900"))
     name = f"e2e-{uuid.uuid4().hex[:8]}"
-    code, body = service.call(
-        "POST",
-        "/api/v1/notebook",
-        notebook_body(name, owner=f"e2e-owner-{name}", resources="cpu=0.5,memory=1Gi", namespace=None),
-    )
-    assert code == 200, body
-    notebook = body["result"]
+    notebook = create(service, name, owner=f"e2e-owner-{name}", resources="cpu=0.5,memory=1Gi", namespace=None)
     notebook_id, namespace = notebook["notebookId"], notebook["spec"]["meta"]["namespace"]
     selector = f"notebook-id={notebook_id}"
 

@@ -13,7 +13,7 @@ NOTEBOOK = {
 }
 
 
-def test_the_pods_last_lines(kube_api):  # noqa: F811
+def test_the_pods_last_lines(kube_api):
     kube_api.reset()
     kube_api.pods["default/jupyter-alice--test-nb"] = {
         "metadata": {
@@ -29,6 +29,6 @@ def test_the_pods_last_lines(kube_api):  # noqa: F811
     assert path == "/api/v1/namespaces/default/pods/jupyter-alice--test-nb/log"
 
 
-def test_no_pod_no_lines(kube_api):  # noqa: F811
+def test_no_pod_no_lines(kube_api):
     kube_api.reset()
     assert asyncio.run(KubeLogs().tail(NOTEBOOK, 10)) == []

@@ -6,33 +6,16 @@ import pytest
 import requests
 
 from .harness import Hub, notebook_body
+from .helpers import create_running, token_of
+from .lab import lab
 
 
-def lab(hub, api, owner, server, path, method="GET", **kwargs):
-    """A call to the notebook's JupyterLab server through the proxy, as its owner."""
-    return requests.request(
-        method, f"{hub.public}/user/{owner}/{server}{path}", headers=api.headers, timeout=30, **kwargs
-    )
-
-
-def create_running(hub, api, name, **kwargs):
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body(name, **kwargs))
-    assert code == 200, body
-    return hub.wait_status(api, body["result"]["notebookId"], "running")
-
-
-def test_stop_keeps_the_workspace_and_start_brings_it_back(hub, alice):
+def test_stop_keeps_the_workspace_and_start_brings_it_back(hub, alice, notebooks):
     owner, api = alice
-    running = create_running(hub, api, "stop-start", resources="cpu=0.5")
+    running = notebooks.create_running(hub, api, "stop-start", resources="cpu=0.5")
     notebook_id = running["notebookId"]
-    saved = lab(
-        hub,
-        api,
-        owner,
-        "stop-start",
-        "/api/contents/hello.txt",
-        "PUT",
-        json={"type": "file", "format": "text", "content": "kept"},
+    saved = lab(hub, owner, "stop-start", token_of(api)).put(
+        "/api/contents/hello.txt", json={"type": "file", "format": "text", "content": "kept"}
     )
     assert saved.status_code in (200, 201), saved.text
 
@@ -41,7 +24,7 @@ def test_stop_keeps_the_workspace_and_start_brings_it_back(hub, alice):
     assert body["result"]["status"] in ("stopped", "terminating")
     stopped = hub.wait_status(api, notebook_id, "stopped")
     assert stopped["spec"] == running["spec"] and stopped["url"] == running["url"]
-    assert lab(hub, api, owner, "stop-start", "/api/status").status_code != 200
+    assert lab(hub, owner, "stop-start", token_of(api)).get("/api/status").status_code != 200
     # stopping a stopped notebook changes nothing; starting a running one is a conflict
     assert api.call("POST", f"/api/v1/notebook/{notebook_id}/stop")[1]["result"]["status"] == "stopped"
 
@@ -49,7 +32,7 @@ def test_stop_keeps_the_workspace_and_start_brings_it_back(hub, alice):
     assert code == 200 and body["result"]["status"] in ("creating", "running"), body
     again = hub.wait_status(api, notebook_id, "running")
     assert again["url"] == running["url"]
-    content = lab(hub, api, owner, "stop-start", "/api/contents/hello.txt").json()
+    content = lab(hub, owner, "stop-start", token_of(api)).get("/api/contents/hello.txt").json()
     assert content["content"] == "kept"
     code, body = api.call("POST", f"/api/v1/notebook/{notebook_id}/start")
     assert code == 409 and "only a stopped or failed notebook can be started" in body["message"]
@@ -61,25 +44,22 @@ def test_stop_keeps_the_workspace_and_start_brings_it_back(hub, alice):
     assert history[0] == "creating" and history[-1] == "running"
     assert "stopped" in history and history.count("running") == 2
     assert all(event["time"] and event["id"] for event in body["result"])
-    api.call("DELETE", f"/api/v1/notebook/{notebook_id}")
 
 
-def test_others_may_not_stop_or_start(hub, alice, bob):
+def test_others_may_not_stop_or_start(hub, alice, bob, notebooks):
     (_, api), (_, other_api) = alice, bob
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("mine-only", resources=""))
-    notebook_id = body["result"]["notebookId"]
+    notebook_id = notebooks.create(api, "mine-only", resources="")["notebookId"]
     for action in ("stop", "start"):
         assert other_api.call("POST", f"/api/v1/notebook/{notebook_id}/{action}")[0] == 403
     assert other_api.call("PATCH", f"/api/v1/notebook/{notebook_id}", {"spec": {"resources": ""}})[0] == 403
     assert other_api.call("GET", f"/api/v1/notebook/{notebook_id}/events")[0] == 403
     assert other_api.call("GET", f"/api/v1/notebook/{notebook_id}/logs")[0] == 403
     assert api.call("POST", "/api/v1/notebook/notebook_1_0001/stop")[0] == 404
-    api.call("DELETE", f"/api/v1/notebook/{notebook_id}")
 
 
-def test_changes_only_while_stopped(hub, alice):
+def test_changes_only_while_stopped(hub, alice, notebooks):
     owner, api = alice
-    running = create_running(hub, api, "changing", resources="cpu=1")
+    running = notebooks.create_running(hub, api, "changing", resources="cpu=1")
     notebook_id = running["notebookId"]
     change = {
         "spec": {"envVars": {"STAGE": "two"}, "resources": "cpu=0.5,memory=512Mi"},
@@ -113,13 +93,11 @@ def test_changes_only_while_stopped(hub, alice):
     environ = open(f"/proc/{hub.lab_pid(owner, 'changing')}/environ").read().split("\0")
     assert "STAGE=two" in environ and "TEST_ENV=test" not in environ
     assert f"MEM_LIMIT={512 * 2**20}" in environ and "CPU_LIMIT=0.5" in environ
-    api.call("DELETE", f"/api/v1/notebook/{notebook_id}")
 
 
-def test_a_live_event_stream_ends_when_the_spawn_does(hub, alice):
+def test_a_live_event_stream_ends_when_the_spawn_does(hub, alice, notebooks):
     _, api = alice
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("streamed", resources=""))
-    notebook_id = body["result"]["notebookId"]
+    notebook_id = notebooks.create(api, "streamed", resources="")["notebookId"]
     with api.get(
         f"/api/v1/notebook/{notebook_id}/events", headers={"Accept": "text/event-stream"}, stream=True, timeout=120
     ) as response:
@@ -140,12 +118,11 @@ def test_a_live_event_stream_ends_when_the_spawn_does(hub, alice):
     assert len(replay) == len(events)
     code, body = api.call("GET", "/api/v1/notebook/notebook_1_0001/events", headers={"Accept": "text/event-stream"})
     assert code == 404 and body["message"] == "Notebook not found."
-    api.call("DELETE", f"/api/v1/notebook/{notebook_id}")
 
 
-def test_logs_are_the_servers_last_lines(hub, alice):
+def test_logs_are_the_servers_last_lines(hub, alice, notebooks):
     _, api = alice
-    running = create_running(hub, api, "logged", resources="")
+    running = notebooks.create_running(hub, api, "logged", resources="")
     code, body = api.call("GET", f"/api/v1/notebook/{running['notebookId']}/logs?tail=5")
     assert code == 200 and body["result"]["notebookId"] == running["notebookId"]
     lines = body["result"]["lines"]
@@ -154,12 +131,11 @@ def test_logs_are_the_servers_last_lines(hub, alice):
     assert everything[-len(lines) :] == lines
     assert any("Jupyter" in line for line in everything)
     assert api.call("GET", f"/api/v1/notebook/{running['notebookId']}/logs?tail=0")[0] == 400
-    api.call("DELETE", f"/api/v1/notebook/{running['notebookId']}")
 
 
-def test_metrics(hub, alice):
+def test_metrics(hub, alice, notebooks):
     _, api = alice
-    running = create_running(hub, api, "measured", resources="")
+    notebooks.create_running(hub, api, "measured", resources="")
     response = requests.get(hub.direct + "/metrics", headers=hub.admin.headers, timeout=10)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
     text = response.text
@@ -172,7 +148,6 @@ def test_metrics(hub, alice):
     assert float(count.split()[-1]) >= 1
     assert api.get("/metrics").status_code == 403
     assert requests.get(hub.direct + "/metrics", timeout=10).status_code == 401
-    api.call("DELETE", f"/api/v1/notebook/{running['notebookId']}")
 
 
 @pytest.fixture(scope="module")
@@ -188,17 +163,17 @@ def limited_hub(tmp_path_factory):
     hub.stop()
 
 
-def test_quotas(limited_hub):
+def test_quotas(limited_hub, notebooks):
     hub = limited_hub
     api = hub.client("quota-user")
-    first = create_running(hub, api, "q-one", resources="cpu=1")
+    first = notebooks.create_running(hub, api, "q-one", resources="cpu=1")
     code, body = api.call("POST", "/api/v1/notebook", notebook_body("q-two", resources="cpu=1"))
     assert code == 403 and "cpu 1 in use + 1 asked > 1.5" in body["message"], body
-    second = create_running(hub, api, "q-two", resources="cpu=0.5")
+    second = notebooks.create_running(hub, api, "q-two", resources="cpu=0.5")
     # stopped, a notebook holds no cpu
     api.call("POST", f"/api/v1/notebook/{first['notebookId']}/stop")
     hub.wait_status(api, first["notebookId"], "stopped")
-    create_running(hub, api, "q-three", resources="cpu=0.5")
+    notebooks.create_running(hub, api, "q-three", resources="cpu=0.5")
     code, body = api.call("POST", "/api/v1/notebook", notebook_body("q-four", resources=""))
     assert code == 403 and "has 3 notebooks and may have at most 3" in body["message"], body
     code, body = api.call("POST", f"/api/v1/notebook/{first['notebookId']}/start")
@@ -206,16 +181,13 @@ def test_quotas(limited_hub):
     assert api.call("POST", f"/api/v1/notebook/{second['notebookId']}/stop")[0] == 200
     hub.wait_status(api, second["notebookId"], "stopped")
     assert api.call("POST", f"/api/v1/notebook/{first['notebookId']}/start")[0] == 200
-    for notebook in api.call("GET", "/api/v1/notebook")[1]["result"]:
-        api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")
 
 
-def test_the_hubs_spawn_limit_is_a_429_and_leaves_nothing(limited_hub):
+def test_the_hubs_spawn_limit_is_a_429_and_leaves_nothing(limited_hub, notebooks):
     hub = limited_hub
     api = hub.client("busy-user")
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("busy-one", resources=""))
-    assert code == 200, body
-    first = body["result"]
+    notebooks.track_owner(api, "busy-user")  # busy-two, should it be made after all
+    notebooks.create(api, "busy-one", resources="")
     # the first is still starting (a create answers once the hub has begun the spawn)
     response = api.post("/api/v1/notebook", json=notebook_body("busy-two", resources=""))
     assert response.status_code == 429, response.text
@@ -223,7 +195,6 @@ def test_the_hubs_spawn_limit_is_a_429_and_leaves_nothing(limited_hub):
     assert response.json()["status"] == "TOO_MANY_REQUESTS"
     assert "busy-two" not in hub.hub_user("busy-user")["servers"]
     assert [n["name"] for n in api.call("GET", "/api/v1/notebook")[1]["result"]] == ["busy-one"]
-    api.call("DELETE", f"/api/v1/notebook/{first['notebookId']}")
 
 
 def test_idle_notebooks_are_culled_and_start_again(tmp_path):

@@ -5,6 +5,7 @@ import re
 import requests
 
 from .harness import Api, notebook_body, wait_for
+from .helpers import hub_start, token_of
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
 NOTEBOOK_ID = re.compile(r"^notebook_\d{13}_\d{4,}$")
@@ -18,11 +19,11 @@ def envelope_ok(code, body, message):
     return body["result"]
 
 
-def test_seed_flow_to_running_and_back(hub, alice):
+def test_seed_flow_to_running_and_back(hub, alice, notebooks):
     owner, api = alice
     code, body = api.call("POST", "/api/v1/notebook", notebook_body("test-nb", owner))
     created = envelope_ok(code, body, "Create a notebook instance")
-    notebook_id = created["notebookId"]
+    notebook_id = notebooks.track(api, created["notebookId"])
     assert re.match(r"^notebook_\d{13}_\d{4,}$", notebook_id)
     assert created["name"] == "test-nb"
     assert re.match(r"^[0-9a-f-]{36}$", created["uid"])
@@ -86,23 +87,19 @@ def test_seed_flow_to_running_and_back(hub, alice):
     assert code == 404
 
 
-def test_same_api_through_the_proxy(hub, alice):
+def test_same_api_through_the_proxy(hub, alice, notebooks):
     owner, api = alice
-    proxied = Api(hub.public + "/services/submarine", api.headers["Authorization"].split()[1])
-    code, body = proxied.call("POST", "/api/v1/notebook", notebook_body("via-proxy", resources="cpu=0.5"))
-    assert code == 200, body
-    notebook_id = body["result"]["notebookId"]
+    proxied = Api(hub.public + "/services/submarine", token_of(api))
+    notebook_id = notebooks.create(proxied, "via-proxy", resources="cpu=0.5")["notebookId"]
     code, body = api.call("GET", f"/api/v1/notebook/{notebook_id}")
     assert code == 200 and body["result"]["spec"]["meta"]["ownerId"] == owner
     assert proxied.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] == 200
 
 
-def test_long_names_get_a_stable_server_name(hub, alice):
+def test_long_names_get_a_stable_server_name(hub, alice, notebooks):
     owner, api = alice
     name = "a-notebook-name-well-beyond-the-hubs-thirty-character-limit"
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body(name, resources=""))
-    assert code == 200, body
-    result = body["result"]
+    result = notebooks.create(api, name, resources="")
     server_name = result["url"].split("/")[3]
     assert len(server_name) <= 30 and server_name != name
     server = hub.hub_user(owner)["servers"][server_name]
@@ -116,12 +113,13 @@ def test_long_names_get_a_stable_server_name(hub, alice):
     assert api.call("DELETE", f"/api/v1/notebook/{result['notebookId']}")[0] == 200
 
 
-def test_labels_and_resource_fields_are_accepted(hub, alice):
+def test_labels_and_resource_fields_are_accepted(hub, alice, notebooks):
     owner, api = alice
     body = notebook_body("labelled", resources="cpu=1", labels={"team": "vision", "tier": "dev"})
     body["spec"].update(memory="512Mi", gpu="0")
     code, reply = api.call("POST", "/api/v1/notebook", body)
     assert code == 200, reply
+    notebooks.track(api, reply["result"]["notebookId"])
     spec = reply["result"]["spec"]
     assert spec["meta"]["labels"] == {"team": "vision", "tier": "dev"}
     assert spec["spec"]["resources"] == "cpu=1,memory=512Mi,nvidia.com/gpu=0"
@@ -130,16 +128,10 @@ def test_labels_and_resource_fields_are_accepted(hub, alice):
     assert api.call("DELETE", f"/api/v1/notebook/{reply['result']['notebookId']}")[0] == 200
 
 
-def test_list_filters_by_owner_and_pages(hub, alice, bob):
+def test_list_filters_by_owner_and_pages(hub, alice, bob, notebooks):
     (owner, api), (other, other_api) = alice, bob
-    ids = []
-    for name in ("page-a", "page-b", "page-c"):
-        code, body = api.call("POST", "/api/v1/notebook", notebook_body(name, resources=""))
-        assert code == 200, body
-        ids.append(body["result"]["notebookId"])
-    code, body = other_api.call("POST", "/api/v1/notebook", notebook_body("page-x", resources=""))
-    assert code == 200
-    other_id = body["result"]["notebookId"]
+    ids = [notebooks.create(api, name, resources="")["notebookId"] for name in ("page-a", "page-b", "page-c")]
+    other_id = notebooks.create(other_api, "page-x", resources="")["notebookId"]
 
     code, body = api.call("GET", "/api/v1/notebook")  # no filter: the caller's own
     assert [n["notebookId"] for n in body["result"]] == ids
@@ -153,19 +145,14 @@ def test_list_filters_by_owner_and_pages(hub, alice, bob):
     every = {n["notebookId"] for n in body["result"]}
     assert set(ids) | {other_id} <= every and body["attributes"]["total"] == len(every)
 
-    for notebook_id in ids:
-        api.call("DELETE", f"/api/v1/notebook/{notebook_id}")
-    other_api.call("DELETE", f"/api/v1/notebook/{other_id}")
 
-
-def test_admin_creates_for_a_new_user_on_demand(hub, unique):
+def test_admin_creates_for_a_new_user_on_demand(hub, unique, notebooks):
     owner = f"carol-{unique}"
     assert hub.hub_user(owner) is None
-    code, body = hub.admin.call("POST", "/api/v1/notebook", notebook_body("for-carol", owner, resources=""))
-    assert code == 200, body
-    assert body["result"]["spec"]["meta"]["ownerId"] == owner
+    created = notebooks.create(hub.admin, "for-carol", owner=owner, resources="")
+    assert created["spec"]["meta"]["ownerId"] == owner
     assert "for-carol" in hub.hub_user(owner)["servers"]
-    running = hub.wait_status(hub.admin, body["result"]["notebookId"], "running")
+    running = hub.wait_status(hub.admin, created["notebookId"], "running")
     # the admin token opens any notebook's url
     lab = requests.get(hub.public + running["url"], headers=hub.admin.headers, timeout=30)
     assert lab.status_code == 200 and "JupyterLab" in lab.text
@@ -178,12 +165,10 @@ def test_ping(hub, alice):
     assert code == 200 and body["result"] == "Pong"
 
 
-def test_delete_while_starting_frees_the_name(hub, alice):
+def test_delete_while_starting_frees_the_name(hub, alice, notebooks):
     """A notebook deleted while it starts goes away cleanly, and its name can be used again."""
     _, api = alice
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("quick", resources=""))
-    assert code == 200, body
-    first = body["result"]["notebookId"]
+    first = notebooks.create(api, "quick", resources="")["notebookId"]
     assert api.call("DELETE", f"/api/v1/notebook/{first}")[0] == 200
     assert api.call("GET", f"/api/v1/notebook/{first}")[0] == 404
 
@@ -193,15 +178,17 @@ def test_delete_while_starting_frees_the_name(hub, alice):
         return body["result"] if code == 200 else None
 
     second = wait_for(recreate, 30, 0.5, "the name to be free again")
+    notebooks.track(api, second["notebookId"])
     assert second["notebookId"] != first
     hub.wait_status(api, second["notebookId"], "running")
     assert api.call("DELETE", f"/api/v1/notebook/{second['notebookId']}")[0] == 200
 
 
-def test_a_server_started_on_the_hub_becomes_a_notebook(hub, alice):
+def test_a_server_started_on_the_hub_becomes_a_notebook(hub, alice, notebooks):
     """A start at the hub's own API is admitted by the service like any other: plain options
     (an environment by name, envVars, resources) make a notebook whose id is the service's."""
     owner, api = alice
+    notebooks.track_owner(api, owner)
     environment = api.call("GET", "/api/v1/environment/notebook-env")[1]["result"]["environmentSpec"]
     options = {
         "notebookId": f"notebook_1700000000000_{owner[-4:]}",
@@ -209,14 +196,8 @@ def test_a_server_started_on_the_hub_becomes_a_notebook(hub, alice):
         "envVars": {"FROM": "hub"},
         "resources": "cpu=0.5",
     }
-    token = api.headers["Authorization"].split()[1]
-    started = requests.post(
-        f"{hub.public}/hub/api/users/{owner}/servers/from-hub",
-        json={"user_options": options},
-        headers={"Authorization": f"token {token}"},
-        timeout=60,
-    )
-    assert started.status_code in (201, 202), started.text
+    code, message = hub_start(hub, owner, token_of(api), "from-hub", options)
+    assert code in (201, 202), message
     # the row exists before the spawn begins
     (notebook,) = api.call("GET", "/api/v1/notebook")[1]["result"]
     assert notebook["notebookId"] != options["notebookId"] and NOTEBOOK_ID.match(notebook["notebookId"])

@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from .conftest import postgres_database
 from .harness import Hub, notebook_body
+from .helpers import postgres_database
 
 
 @pytest.fixture(scope="module")
@@ -17,14 +17,12 @@ def pg_hub(tmp_path_factory):
         hub.stop()
 
 
-def test_seed_flow_on_postgresql(pg_hub):
+def test_seed_flow_on_postgresql(pg_hub, notebooks):
     hub = pg_hub
     assert not (hub.data_dir / "submarine.sqlite").exists()
     api = hub.client("pat")
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("pg-nb"))
-    assert code == 200, body
-    notebook_id = body["result"]["notebookId"]
-    running = hub.wait_status(api, notebook_id, "running")
+    running = notebooks.create_running(hub, api, "pg-nb")
+    notebook_id = running["notebookId"]
     assert requests.get(hub.public + running["url"], headers=api.headers, timeout=30).status_code == 200
     code, body = api.call("GET", "/api/v1/notebook?id=pat")
     assert [n["notebookId"] for n in body["result"]] == [notebook_id]
@@ -32,9 +30,10 @@ def test_seed_flow_on_postgresql(pg_hub):
     assert api.call("GET", f"/api/v1/notebook/{notebook_id}")[0] == 404
 
 
-def test_concurrent_creates_on_postgresql(pg_hub):
+def test_concurrent_creates_on_postgresql(pg_hub, notebooks):
     hub = pg_hub
     api = hub.client("quinn")
+    notebooks.track_owner(api, "quinn")
     with ThreadPoolExecutor(6) as pool:
         codes = sorted(
             pool.map(lambda _: api.call("POST", "/api/v1/notebook", notebook_body("race", resources=""))[0], range(6))
@@ -42,7 +41,6 @@ def test_concurrent_creates_on_postgresql(pg_hub):
     assert codes == [200] + [409] * 5
     code, body = api.call("GET", "/api/v1/notebook")
     assert len(body["result"]) == 1
-    api.call("DELETE", f"/api/v1/notebook/{body['result'][0]['notebookId']}")
 
 
 def test_environments_on_postgresql(pg_hub):

@@ -13,10 +13,9 @@ import sys
 import pytest
 import requests
 
-from .conftest import postgres_database
 from .faults import extra_config, inject
 from .harness import ADMIN_TOKEN, ROOT, Api, Hub, free_port, notebook_body, wait_for
-from .test_restart import service_pid
+from .helpers import create, postgres_database, service_pid, token_of
 
 
 class Replica:
@@ -93,18 +92,16 @@ def replicas(tmp_path_factory):
         hub.stop()
 
 
-def test_either_replica_serves_reads_and_writes(replicas, unique):
+def test_either_replica_serves_reads_and_writes(replicas, unique, notebooks):
     hub, second = replicas.hub, replicas.second_again()
     owner = f"twin-{unique}"
     token = hub.user_token(owner)
     first_api, second_api = Api(hub.direct, token), Api(second.url, token)
-    code, body = second_api.call("POST", "/api/v1/notebook", notebook_body("made-on-two", resources=""))
-    assert code == 200, body
-    notebook_id = body["result"]["notebookId"]
+    notebooks.track_owner(first_api, owner)
+    notebook_id = create(second_api, "made-on-two", resources="")["notebookId"]
     hub.wait_status(first_api, notebook_id, "running")
     assert second_api.call("GET", f"/api/v1/notebook/{notebook_id}")[1]["result"]["status"] == "running"
-    code, body = first_api.call("POST", "/api/v1/notebook", notebook_body("made-on-one", resources=""))
-    assert code == 200 and body["result"]["notebookId"] != notebook_id
+    assert create(first_api, "made-on-one", resources="")["notebookId"] != notebook_id
     assert [n["name"] for n in second_api.call("GET", "/api/v1/notebook")[1]["result"]] == [
         "made-on-two",
         "made-on-one",
@@ -131,17 +128,16 @@ def test_one_leader_and_a_quick_handover(replicas):
         assert not leads(first)
 
 
-def test_what_a_dead_replica_left_half_done_is_finished(replicas, unique):
+def test_what_a_dead_replica_left_half_done_is_finished(replicas, unique, notebooks):
     """The second replica serves a create and dies after making the server; the one left
     (the leader, or the leader from then on) carries on."""
     hub, second = replicas.hub, replicas.second_again()
     owner = f"orphan-{unique}"
     api = Api(hub.direct, hub.user_token(owner))
+    notebooks.track_owner(api, owner)
     inject(hub.data_dir, "create_server", "after")
     with pytest.raises(requests.RequestException):
-        Api(second.url, api.headers["Authorization"].split()[1]).call(
-            "POST", "/api/v1/notebook", notebook_body("left", resources="")
-        )
+        Api(second.url, token_of(api)).call("POST", "/api/v1/notebook", notebook_body("left", resources=""))
     assert second.proc.wait(10) == 9
     (notebook,) = wait_for(lambda: api.call("GET", "/api/v1/notebook")[1]["result"], 60, 0.5, "the notebook")
     hub.wait_status(api, notebook["notebookId"], "running", timeout=120)

@@ -2,24 +2,12 @@
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 import requests
 
-from .harness import Hub, notebook_body, wait_for
-
-
-def service_pid(hub: Hub) -> int | None:
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if b"hub_service" in cmdline and f"SUBMARINE_DATA_DIR={hub.data_dir}".encode() in environ:
-            return int(entry.name)
-    return None
+from .harness import Hub, wait_for
+from .helpers import create, service_pid
 
 
 @pytest.fixture
@@ -33,9 +21,7 @@ def make_notebooks(hub):
     api = hub.client("rita")
     ids = {}
     for name in ("keeps-running", "was-stopped"):
-        code, body = api.call("POST", "/api/v1/notebook", notebook_body(name, resources=""))
-        assert code == 200, body
-        ids[name] = body["result"]["notebookId"]
+        ids[name] = create(api, name, resources="")["notebookId"]
     for notebook_id in ids.values():
         hub.wait_status(api, notebook_id, "running")
     assert hub.hub_api.delete("/users/rita/servers/was-stopped").status_code in (202, 204)
@@ -56,8 +42,7 @@ def test_service_restart(own_hub):
         code, body = api.call("GET", f"/api/v1/notebook/{notebook_id}")
         assert code == 200 and body["result"] == old
     # new ids stay unique after the restart
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("after-restart", resources=""))
-    assert code == 200 and body["result"]["notebookId"] not in ids.values()
+    assert create(api, "after-restart", resources="")["notebookId"] not in ids.values()
 
 
 @pytest.mark.parametrize("own_hub", [{"SUBMARINE_KEEP_SERVERS": "1"}], indirect=True)

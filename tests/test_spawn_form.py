@@ -16,8 +16,7 @@ from submarine_spawner.resources import ResourcePolicy
 
 from .fake_kube import new_spawner, run
 from .harness import notebook_body, wait_for
-from .test_auth import login
-from .test_contract import ENVIRONMENT
+from .helpers import ENVIRONMENT, login
 
 NOTEBOOK_ID = re.compile(r"^notebook_\d{13}_\d{4,}$")
 
@@ -94,7 +93,7 @@ def test_the_form_lists_environments_and_caps_escaped():
         assert f'name="{name}"' in page
 
 
-def test_both_spawners_have_the_form(kube_api):  # noqa: F811
+def test_both_spawners_have_the_form(kube_api):
     from submarine_spawner import SubmarineLocalSpawner
 
     local = SubmarineLocalSpawner()
@@ -167,8 +166,9 @@ def test_a_bad_form_shows_the_apis_message(hub, frank):
     assert api.call("GET", "/api/v1/notebook")[1]["result"] == []
 
 
-def test_a_server_from_the_form_is_a_notebook_and_starts_again_as_one(hub, frank):
+def test_a_server_from_the_form_is_a_notebook_and_starts_again_as_one(hub, frank, notebooks):
     owner, browser, api = frank
+    notebooks.track_owner(api, owner)
     page = submit(
         hub,
         browser,
@@ -206,8 +206,9 @@ def test_a_server_from_the_form_is_a_notebook_and_starts_again_as_one(hub, frank
     assert api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] == 200
 
 
-def test_query_arguments_start_a_notebook_too(hub, frank):
+def test_query_arguments_start_a_notebook_too(hub, frank, notebooks):
     owner, browser, api = frank
+    notebooks.track_owner(api, owner)
     started = browser.get(
         f"{hub.public}/hub/spawn/{owner}/by-link?opt-environment=notebook-env&opt-memory=512Mi", timeout=60
     )
@@ -221,17 +222,16 @@ def test_query_arguments_start_a_notebook_too(hub, frank):
     assert api.call("DELETE", f"/api/v1/notebook/{notebook['notebookId']}")[0] == 200
 
 
-def test_the_home_page_says_what_each_notebook_runs(hub, frank):
+def test_the_home_page_says_what_each_notebook_runs(hub, frank, notebooks):
     owner, browser, api = frank
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("on-home", resources="cpu=0.5,memory=512Mi"))
-    assert code == 200, body
+    notebook_id = notebooks.create(api, "on-home", resources="cpu=0.5,memory=512Mi")["notebookId"]
     page = browser.get(f"{hub.public}/hub/home", timeout=30)
     assert page.status_code == 200
     line = re.search(r'text-muted" data-server-name="on-home">(.*?)</small>', page.text, re.S).group(1)
     assert line.startswith('notebook-env &middot; cpu=0.5,memory=512Mi &middot; <span class="submarine-status">')
     assert re.search(r'submarine-status">(creating|running)</span>', line) and "restart pending" not in line
     assert 'class="new-server-name' in page.text  # the stock page around it
-    assert api.call("DELETE", f"/api/v1/notebook/{body['result']['notebookId']}")[0] == 200
+    assert api.call("DELETE", f"/api/v1/notebook/{notebook_id}")[0] == 200
     wait_for(
         lambda: 'data-server-name="on-home"' not in browser.get(f"{hub.public}/hub/home", timeout=30).text,
         30,

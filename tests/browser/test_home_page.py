@@ -5,7 +5,7 @@ import re
 
 from playwright.sync_api import expect
 
-from ..harness import notebook_body, wait_for
+from ..harness import wait_for
 
 
 def log_in(page, hub, name, password):
@@ -29,9 +29,10 @@ def only_notebook(api):
     )
 
 
-def test_a_notebook_from_the_form_runs_and_an_admin_stops_it(hub, browser, unique):
+def test_a_notebook_from_the_form_runs_and_an_admin_stops_it(hub, browser, unique, notebooks):
     owner, server = f"grace-{unique}", "from-browser"
     api = hub.client(owner)
+    notebooks.track_owner(api, owner)
     page = browser("user")
     log_in(page, hub, owner, "user-password")
 
@@ -88,15 +89,11 @@ def test_a_notebook_from_the_form_runs_and_an_admin_stops_it(hub, browser, uniqu
     assert stopped["notebookId"] == notebook["notebookId"]
 
 
-def test_a_notebook_from_the_api_is_on_the_home_page(hub, browser, unique):
+def test_a_notebook_from_the_api_is_on_the_home_page(hub, browser, unique, notebooks):
     owner = f"heidi-{unique}"
     api = hub.client(owner)
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("from-api", resources="memory=512Mi"))
-    assert code == 200, body
-    notebook_id = body["result"]["notebookId"]
-    code, body = api.call("POST", "/api/v1/notebook", notebook_body("deleted-by-api", resources=""))
-    assert code == 200, body
-    other_id = body["result"]["notebookId"]
+    notebook_id = notebooks.create(api, "from-api", resources="memory=512Mi")["notebookId"]
+    other_id = notebooks.create(api, "deleted-by-api", resources="")["notebookId"]
     hub.wait_status(api, notebook_id, "running")
 
     page = browser("user")
