@@ -35,12 +35,12 @@ made_basetemp = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def forget_notebook_users():
-    """The OS users the hubs of this run made for notebooks go when it ends (as root)."""
-    before = notebook_users() if os.getuid() == 0 else set()
+def forget_notebook_users(tmp_path_factory):
+    """The OS users the hubs of this run made for notebooks go when it ends (as root): those
+    whose home is in this run's directory, not another run's."""
     yield
     if os.getuid() == 0:
-        for name in sorted(notebook_users() - before):
+        for name in sorted(notebook_users(within=tmp_path_factory.getbasetemp())):
             subprocess.run(["userdel", name], check=False, capture_output=True)
 
 

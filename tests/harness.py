@@ -71,9 +71,15 @@ def open_way_to(path: Path):
         directory.chmod(directory.stat().st_mode | 0o011)
 
 
-def notebook_users() -> set[str]:
-    """The OS users notebooks run as (the hub makes them when it runs as root)."""
-    return {user.pw_name for user in pwd.getpwall() if user.pw_name.startswith(NOTEBOOK_USER_PREFIX)}
+def notebook_users(within: Path) -> set[str]:
+    """The OS users notebooks run as (the hub makes them when it runs as root) whose home is in
+    ``within``."""
+    within = Path(within).resolve()
+    return {
+        user.pw_name
+        for user in pwd.getpwall()
+        if user.pw_name.startswith(NOTEBOOK_USER_PREFIX) and within in Path(user.pw_dir).parents
+    }
 
 
 class Hub:
