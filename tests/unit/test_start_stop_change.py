@@ -219,6 +219,17 @@ async def test_a_stop_of_a_server_gone_from_the_hub_removes_the_notebook(service
     assert gone.value.code == 404 and await service.row(notebook_id) is None
 
 
+async def test_a_stop_of_a_starting_notebook_is_stopped_and_never_said_running(service):
+    notebook_id = (await service.create("ann", "nb"))["notebookId"]
+    await eventually(lambda: service.sync.watchers)  # following the spawn's progress
+    stopped, accepted = await service.notebooks.stop(ANN, notebook_id)
+    assert stopped["status"] == statuses.STOPPED and not accepted
+    # the progress of the spawn the stop interrupted ends (JupyterHub says "ready"): not news
+    await eventually(lambda: not service.sync.watchers)
+    history = [status for status, _ in await service.events(notebook_id)]
+    assert history[-2:] == [statuses.TERMINATING, statuses.STOPPED] and statuses.RUNNING not in history
+
+
 # --- change ----------------------------------------------------------------------------------
 
 
