@@ -213,10 +213,14 @@ async def test_a_stop_of_a_stopped_or_failed_notebook_changes_nothing(service, s
 async def test_a_stop_of_a_server_gone_from_the_hub_removes_the_notebook(service):
     hub = service.hub
     notebook_id = await service.running("ann", "nb")
-    hub.fail("delete_server", 404)  # removed on the hub between the step's look and its stop
+    gate = hub.hold("delete_server")
+    stop = asyncio.ensure_future(service.notebooks.stop(ANN, notebook_id))
+    await gate.reached.wait()
+    await hub.delete_server("ann", "nb", remove=True)  # removed on the hub's door meanwhile
+    gate.open()
     with pytest.raises(ApiError) as gone:
-        await service.notebooks.stop(ANN, notebook_id)
-    assert gone.value.code == 404 and await service.row(notebook_id) is None
+        await stop
+    assert gone.value.code == 404 and await service.nothing_left("ann")
 
 
 async def test_a_stop_of_a_starting_notebook_is_stopped_and_never_said_running(service):
