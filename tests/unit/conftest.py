@@ -40,9 +40,11 @@ from submarine_spawner.policy import SubmarinePolicy
 
 from .fake_hub import FakeHub
 
-# seconds a request waits for the hub (c.SubmarineService.request_timeout): short, so that the
-# tests of a hub too slow for a request are quick, and long beside a step against the fake
-REQUEST_TIMEOUT = 0.5
+# seconds a request waits for the hub (c.SubmarineService.request_timeout): far longer than a
+# step against the fake takes, even in a pause of the garbage collector; a test of a hub too
+# slow for a request holds the call and makes the request wait BRIEFLY
+REQUEST_TIMEOUT = 5.0
+BRIEFLY = 0.2
 ADMIN = Caller(name="admin", kind="user", admin=True, environments=True, metrics=True, spawner=False)
 
 
@@ -61,17 +63,21 @@ def notebook_body(name: str, environment="notebook-env", resources="", env_vars=
     }
 
 
-async def eventually(check, timeout: float = 5.0):
-    """``check()``'s first truthy answer (it may be a coroutine function): for what the service's
-    own tasks do (a watcher, a queued step, the removal of a refused server)."""
+ANY = object()
+
+
+async def eventually(check, equals=ANY, timeout: float = 5.0):
+    """``check()``'s first truthy answer (``== equals``, when given; ``check`` may be a
+    coroutine function): for what the service's own tasks do (a watcher, a queued step, the
+    removal of a refused server)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         result = check()
         if inspect.isawaitable(result):
             result = await result
-        if result:
+        if (result == equals) if equals is not ANY else result:
             return result
-        assert asyncio.get_running_loop().time() < deadline, f"not within {timeout}s: {check}"
+        assert asyncio.get_running_loop().time() < deadline, f"not within {timeout}s: {result!r}"
         await asyncio.sleep(0.01)
 
 
@@ -112,6 +118,11 @@ class Service:
         row = await self.row(notebook_id)
         return row and row["status"]
 
+    async def state(self, notebook_id: str) -> tuple[str, str] | None:
+        """``(status, reason)``; None once the row is gone."""
+        row = await self.row(notebook_id)
+        return row and (row["status"], row["reason"])
+
     async def events(self, notebook_id: str) -> list[tuple[str, str]]:
         return [(e["status"], e["message"]) for e in await self.database.run(store.events_since, notebook_id)]
 
@@ -119,6 +130,15 @@ class Service:
 
     async def create(self, owner: str, name: str, **spec) -> dict:
         return await self.notebooks.create(user(owner), notebook_body(name, **spec))
+
+    async def written_down(self, owner: str, name: str) -> str:
+        """A create as Notebooks.create writes it down, before its first step: pending, and held
+        for the request (``Notebooks.held``)."""
+        spec, revision = await self.notebooks.spec(owner, name, None, "notebook-env", {})
+        row = await self.notebooks.insert(
+            owner, name, spec, revision, status=statuses.CREATING, reason="", pending=True, admitted=False
+        )
+        return row["notebook_id"]
 
     async def running(self, owner: str, name: str, **spec) -> str:
         notebook_id = (await self.create(owner, name, **spec))["notebookId"]
@@ -198,7 +218,7 @@ def service(template_database, tmp_path):
 def short_waits(monkeypatch):
     """The service's own waits, shortened: for a stopping server, between looks at whether a
     start was admitted, and before a refused server is removed."""
-    monkeypatch.setattr(controller_module, "STOP_WAIT", 0.2)
+    monkeypatch.setattr(controller_module, "STOP_WAIT", 1.0)
     monkeypatch.setattr(controller_module, "STOP_POLL", 0.01)
     monkeypatch.setattr(controller_module, "ADMISSION_POLL", 0.01)
     monkeypatch.setattr(admission_module, "STRAY_DELAY", 0.01)

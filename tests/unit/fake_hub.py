@@ -203,6 +203,13 @@ class FakeHub:
 
     # --- the test's commands: what happens on the hub's side ------------------------------
 
+    def spawning(self, user: str, server: str) -> Server:
+        """A spawn begins (the admission, when the hub's start asks it, comes next)."""
+        found = self._server(user, server)
+        found.pending, found.state = "spawn", {}
+        found.progress = [{"progress": 0, "message": "Server requested"}]
+        return found
+
     async def spawned(self, user: str, server: str):
         """The pending spawn ends: the server is ready."""
         found = self._server(user, server)
@@ -274,8 +281,7 @@ class FakeHub:
                 raise HubError(400, f"{user}:{server} is already running")
             if user_options is not None:
                 found.user_options = dict(user_options)
-            found.pending, found.state = "spawn", {}
-            found.progress = [{"progress": 0, "message": "Server requested"}]
+            self.spawning(user, server)
             try:
                 admitted = await self._admit(user, found)
             except HubError as e:

@@ -7,7 +7,7 @@ import pytest
 from hub_service import statuses
 from hub_service.errors import ApiError
 
-from .conftest import REQUEST_TIMEOUT, eventually, notebook_body, user
+from .conftest import BRIEFLY, eventually, notebook_body, user
 
 
 async def test_a_create_the_hub_takes_is_creating_and_admitted(service):
@@ -98,11 +98,12 @@ async def test_a_create_the_hub_fails_is_503_and_leaves_nothing(service, method,
 @pytest.mark.parametrize("method", ["create_server", "start_server"])
 async def test_a_create_the_hub_is_too_slow_for_is_called_off_and_what_the_hub_does_later_never_runs(service, method):
     hub = service.hub
+    service.notebooks.request_timeout = BRIEFLY
     gate = hub.hold(method)
     with pytest.raises(ApiError) as late:
         await service.create("ann", "nb")
     assert late.value.code == 503 and late.value.headers == {"Retry-After": "10"}
-    assert f"did not answer within {REQUEST_TIMEOUT:g}s" in late.value.message
+    assert f"did not answer within {BRIEFLY:g}s" in late.value.message
     (row,) = await service.rows("ann")
     assert row["deleted_time"] is not None and row["status"] == statuses.TERMINATING
     assert (await service.notebooks.list(user("ann")))[0] == []

@@ -7,8 +7,9 @@ import pytest
 
 from hub_service import statuses
 from hub_service.errors import ApiError
+from hub_service.hub import controller as controller_module
 
-from .conftest import eventually, user
+from .conftest import BRIEFLY, eventually, user
 
 ANN = user("ann")
 
@@ -99,6 +100,7 @@ async def test_a_removal_the_hub_fails_is_accepted_and_retried(service):
 async def test_a_delete_the_hub_is_slow_for_is_accepted_and_carried_out(service):
     hub = service.hub
     notebook_id = await service.running("ann", "nb")
+    service.notebooks.request_timeout = BRIEFLY
     gate = hub.hold("delete_server")
     result, accepted = await service.notebooks.delete(ANN, notebook_id)
     assert accepted and result["status"] == statuses.TERMINATING
@@ -106,7 +108,8 @@ async def test_a_delete_the_hub_is_slow_for_is_accepted_and_carried_out(service)
     await eventually(lambda: service.nothing_left("ann"))
 
 
-async def test_a_delete_the_hub_takes_long_to_stop_for_is_carried_out_when_it_has(service):
+async def test_a_delete_the_hub_takes_long_to_stop_for_is_carried_out_when_it_has(service, monkeypatch):
+    monkeypatch.setattr(controller_module, "STOP_WAIT", 0.05)
     hub = service.hub
     notebook_id = await service.running("ann", "nb")
     hub.slow_stops = True
@@ -141,12 +144,8 @@ async def test_a_delete_never_removes_a_server_the_notebook_did_not_make(service
     hub = service.hub
     await hub.ensure_user("ann")
     await hub.create_server("ann", "nb", "nb", {})  # made outside the API
-    # a create written down and not yet carried out (its first step would find the server taken)
-    spec, revision = await service.notebooks.spec("ann", "nb", None, "notebook-env", {})
-    row = await service.notebooks.insert(
-        "ann", "nb", spec, revision, status=statuses.CREATING, reason="", pending=True, admitted=False
-    )
-    await service.notebooks.delete(ANN, row["notebook_id"])
+    notebook_id = await service.written_down("ann", "nb")  # its first step would find the server taken
+    await service.notebooks.delete(ANN, notebook_id)
     assert await service.rows("ann") == [] and hub.server("ann", "nb") is not None
     assert hub.count("delete_server") == 0
 

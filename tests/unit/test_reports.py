@@ -97,5 +97,4 @@ async def test_what_the_spawners_report_of_a_server_on_the_hubs_doors_reaches_it
         await hub.crash("ann", "nb")
     else:
         await hub.delete_server("ann", "nb", remove=happens == "remove")  # the admin panel, the culler
-    row = await service.row(notebook_id)
-    assert (row and (row["status"], row["reason"])) == expected
+    assert await service.state(notebook_id) == expected

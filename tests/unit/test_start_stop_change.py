@@ -7,9 +7,10 @@ import pytest
 
 from hub_service import statuses
 from hub_service.errors import ApiError
+from hub_service.hub import controller as controller_module
 from submarine_spawner.contract import admitted
 
-from .conftest import eventually, user
+from .conftest import BRIEFLY, eventually, user
 
 ANN = user("ann")
 
@@ -98,6 +99,7 @@ async def test_a_start_the_hub_fails_is_accepted_and_a_later_step_carries_it_out
 async def test_a_start_the_hub_is_slow_for_is_accepted_and_goes_on(service):
     hub = service.hub
     notebook_id = await service.stopped("ann", "nb")
+    service.notebooks.request_timeout = BRIEFLY
     gate = hub.hold("start_server")
     started, accepted = await service.notebooks.start(ANN, notebook_id)
     assert accepted and started["status"] == statuses.CREATING
@@ -116,7 +118,8 @@ async def test_a_start_while_the_hub_still_stops_the_server_waits_for_the_stop(s
     assert started["status"] == statuses.CREATING and not accepted and len(hub.spawns) == 2
 
 
-async def test_a_start_while_the_hub_stops_the_server_for_long_is_accepted_and_carried_out_later(service):
+async def test_a_start_while_the_hub_stops_the_server_for_long_is_accepted_and_carried_out_later(service, monkeypatch):
+    monkeypatch.setattr(controller_module, "STOP_WAIT", 0.05)
     hub = service.hub
     notebook_id = await service.stopped("ann", "nb")
     hub.server("ann", "nb").pending = "stop"
@@ -168,7 +171,8 @@ async def test_a_stop_the_hub_finishes_soon_after_is_stopped(service):
     assert stopped["status"] == statuses.STOPPED and not accepted
 
 
-async def test_a_stop_the_hub_takes_long_for_is_terminating_then_stopped(service):
+async def test_a_stop_the_hub_takes_long_for_is_terminating_then_stopped(service, monkeypatch):
+    monkeypatch.setattr(controller_module, "STOP_WAIT", 0.05)
     hub = service.hub
     notebook_id = await service.running("ann", "nb")
     hub.slow_stops = True
@@ -186,6 +190,7 @@ async def test_a_stop_the_hub_takes_long_for_is_terminating_then_stopped(service
 async def test_a_stop_the_hub_does_not_answer_is_accepted_and_carried_out(service, slow):
     hub = service.hub
     notebook_id = await service.running("ann", "nb")
+    service.notebooks.request_timeout = BRIEFLY
     gate = hub.hold("delete_server") if slow == "hold" else hub.fail("delete_server", 503)
     stopping, accepted = await service.notebooks.stop(ANN, notebook_id)
     assert accepted and stopping["status"] == statuses.TERMINATING
@@ -259,6 +264,7 @@ async def test_a_change_of_a_stopped_notebook_takes_the_new_spec_and_the_hub_sho
 async def test_a_change_the_hub_does_not_take_stands_and_the_next_start_brings_it(service, slow):
     hub = service.hub
     notebook_id = await service.stopped("ann", "nb", env_vars={"A": "1"})
+    service.notebooks.request_timeout = BRIEFLY
     gate = hub.hold("patch_server") if slow == "hold" else hub.fail("patch_server", 503)
     changed = await service.notebooks.update(ANN, notebook_id, {"spec": {"envVars": {"A": "2"}}})
     assert changed["spec"]["spec"]["envVars"] == {"A": "2"}
