@@ -18,19 +18,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from hub_service import statuses, store
 from hub_service.app import SubmarineService
 from hub_service.caller import Caller
 from hub_service.hub import controller as controller_module
-from hub_service.hub import sync as sync_module
 from hub_service.hub.controller import Controller
 from hub_service.hub.leader import Leadership
 from hub_service.hub.members import Members
 from hub_service.hub.sync import StatusSync
 from hub_service.logs import LocalLogs
 from hub_service.store import schema
+from hub_service.store.schema import utcnow
 from hub_service.usecases import admission as admission_module
 from hub_service.usecases.admission import Admission
 from hub_service.usecases.environments import Environments
@@ -81,12 +81,6 @@ async def eventually(check, equals=ANY, timeout: float = 5.0):
         await asyncio.sleep(0.01)
 
 
-def time_passes(monkeypatch, seconds: float):
-    """The passes see a clock ``seconds`` ahead: retries due by then are due."""
-    now = sync_module.utcnow
-    monkeypatch.setattr(sync_module, "utcnow", lambda: now() + timedelta(seconds=seconds))
-
-
 @dataclass
 class Service:
     database: schema.Database
@@ -113,6 +107,13 @@ class Service:
     async def nothing_left(self, owner: str) -> bool:
         """No row of ``owner``'s, being deleted or not, and no server of theirs on the hub."""
         return not await self.rows(owner) and not self.hub.accounts.get(owner)
+
+    async def due_now(self, notebook_id: str):
+        """The wait before the pending change's next attempt is over (the request's hold, or
+        the retry's backoff), as if that time had passed."""
+        past = utcnow() - timedelta(seconds=1)
+        query = update(schema.notebooks).where(schema.notebooks.c.notebook_id == notebook_id).values(retry_at=past)
+        await self.database.run(lambda connection: connection.execute(query))
 
     async def status(self, notebook_id: str) -> str | None:
         row = await self.row(notebook_id)
