@@ -3,6 +3,7 @@ service carries on where the last one stopped with no second server or spawn, an
 replicas' steps on one notebook make one server."""
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -123,3 +124,31 @@ async def test_a_start_another_replica_admitted_is_done_even_when_its_spawn_fail
     hub.fail("start_server", 500, after=True)  # admitted, then the spawn failed at once
     assert (await service.controller.step(notebook_id)).done
     assert not (await service.row(notebook_id))["pending"] and hub.spawns == [("ann", "nb")]
+
+
+async def test_a_start_accepted_and_then_refused_for_good_ends_failed_saying_why(service):
+    hub = service.hub
+    await hub.ensure_user("ann")
+    hub.groups["team"] = {"ann"}
+    await service.environment("team-env", groups=["team"])
+    notebook_id = await service.stopped("ann", "nb", environment="team-env")
+    hub.fail("start_server", 503)
+    assert (await service.notebooks.start(ANN, notebook_id))[1]  # accepted: the hub failed
+    hub.groups["team"].discard("ann")
+    # the leader's retry: the admission refuses the start, and no request waits to call it off
+    await eventually(lambda: service.status(notebook_id), equals=statuses.FAILED)
+    row = await service.row(notebook_id)
+    assert not row["pending"] and "is for the members of team" in row["reason"]
+    assert notebook_id not in await service.database.run(store.due, utcnow() + timedelta(days=1))
+
+
+async def test_a_create_its_service_died_before_carrying_out_that_the_hub_refuses_ends_failed(service):
+    hub = service.hub
+    notebook_id = await service.written_down("ann", "nb")
+    await service.due_now(notebook_id)  # its request is long gone
+    hub.fail("create_server", 400, "the named server limit is reached")
+    await service.sync.due_pass()
+    await eventually(lambda: service.status(notebook_id), equals=statuses.FAILED)
+    row = await service.row(notebook_id)
+    assert not row["pending"] and "the named server limit is reached" in row["reason"]
+    assert notebook_id not in await service.database.run(store.due, utcnow() + timedelta(days=1))
