@@ -85,10 +85,10 @@ class Gate:
 
     def __init__(self):
         self.reached = asyncio.Event()
-        self._opened = asyncio.Event()
+        self.opened = asyncio.Event()
 
     def open(self):
-        self._opened.set()
+        self.opened.set()
 
 
 @dataclass
@@ -140,7 +140,7 @@ class FakeHub:
         fault = faults.pop(0) if faults else Fault()
         if fault.gate:
             fault.gate.reached.set()
-            await fault.gate._opened.wait()
+            await fault.gate.opened.wait()
         if fault.error and not fault.after:
             raise fault.error
         yield

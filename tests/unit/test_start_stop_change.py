@@ -206,8 +206,11 @@ async def test_a_stop_the_hub_does_not_answer_is_accepted_and_carried_out(servic
 async def test_a_stop_of_a_stopped_or_failed_notebook_changes_nothing(service, status):
     hub = service.hub
     notebook_id = await service.running("ann", "nb")
-    await hub.crash("ann", "nb") if status == statuses.FAILED else await service.notebooks.stop(ANN, notebook_id)
-    await service.sync.quick_pass()
+    if status == statuses.FAILED:
+        await hub.crash("ann", "nb")
+        await service.sync.quick_pass()
+    else:
+        await service.notebooks.stop(ANN, notebook_id)
     await eventually(lambda: service.is_(notebook_id, status))
     calls, events = len(hub.calls), await service.events(notebook_id)
     result, accepted = await service.notebooks.stop(ANN, notebook_id)
