@@ -58,7 +58,12 @@ def from_kube_event(event: dict, current: str):
 
 def from_progress(event: dict, current: str):
     """A spawn progress event: ready, failed, a pod's Kubernetes Event, or a message
-    that becomes the reason."""
+    that becomes the reason. A notebook being stopped or deleted, or stopped, takes none:
+    they are the end of a spawn its stop interrupted (JupyterHub ends that progress with
+    "ready", as its spawner has a server from the spawn's start; or "Spawn cancelled"),
+    and a new start is admitted, which makes it creating, before its spawn begins."""
+    if current in (TERMINATING, STOPPED):
+        return None
     if event.get("ready"):
         return RUNNING, REASONS[RUNNING]
     if event.get("failed"):

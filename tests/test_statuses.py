@@ -180,6 +180,13 @@ def test_ready_and_failed_end_a_start_from_any_status():
     assert from_progress({"failed": True}, PULLING) == (FAILED, "Spawn failed")
 
 
+@pytest.mark.parametrize("current", [statuses.TERMINATING, STOPPED])
+def test_the_end_of_a_spawn_a_stop_interrupted_is_not_news(current):
+    # JupyterHub 6.1.1 ends the progress of a spawn its DELETE interrupted with "ready"
+    assert from_progress(READY, current) is None
+    assert from_progress({"progress": 100, "failed": True, "message": "Spawn cancelled"}, current) is None
+
+
 def test_a_start_that_failed_stays_failed_while_the_hub_still_waits():
     # the status sync's pass over the hub's servers, after a BackOff event and before the spawn ends
     assert from_server({"pending": "spawn", "ready": False}, FAILED) is None

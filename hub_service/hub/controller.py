@@ -153,7 +153,20 @@ class Controller:
                 outcome = Outcome(False, 500, "the Submarine service failed; its log has the details")
         if not outcome.done and not outcome.refused and row["pending"]:
             await self._retry_later(row, outcome)
+        elif outcome.refused and row["pending"] and not row["deleted_time"] and row["desired"] == "running":
+            await self._refused(row, outcome)
         return outcome
+
+    async def _refused(self, row, outcome: Outcome):
+        """A start the hub refused for good. The request that asked for it undoes it (a create is
+        called off, a start goes back), if it still waits: while it holds the notebook. Else (a
+        retry of a start accepted earlier, or a change its replica died before carrying out)
+        nobody would, and it would be retried at every due pass: it fails, saying why."""
+        if row["retry_at"] is not None and row["retry_at"] > utcnow():
+            return
+        reason = f"JupyterHub refused to start the notebook: {outcome.message}"
+        if await self.database.run(store.call_off, row["notebook_id"], statuses.FAILED, reason):
+            log.warning("Notebook %s: %s", row["notebook_id"], reason)
 
     async def _retry_later(self, row, outcome: Outcome):
         attempts = row["attempts"] + 1
