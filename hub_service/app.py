@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import signal
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import aiohttp
@@ -83,6 +84,20 @@ def _request_log(handler):
         handler.request.remote_ip,
         1000 * handler.request.request_time(),
     )
+
+
+@dataclass
+class Parts:
+    """What ``SubmarineService.wire`` makes."""
+
+    leadership: Leadership
+    controller: Controller
+    sync: StatusSync
+    members: Members
+    environments: Environments
+    notebooks: Notebooks
+    culler: Culler
+    admission: Admission
 
 
 class SubmarineService(Application):
@@ -283,19 +298,9 @@ class SubmarineService(Application):
             cookie_secret=os.urandom(32),
         )
 
-    async def serve(self):
-        policy = SubmarinePolicy(parent=self)
-        await asyncio.to_thread(schema.upgrade, self.db_url, self.seed_environments)
-        database = schema.Database(self.db_url)
-        hub = HubClient(self.hub_api_url, self.api_token, timeout=self.hub_timeout)
-        # HubAuth's token checks: no longer than any other call to the hub
-        JupyterHubHTTPClient.instance(
-            parent=self, session_options={"timeout": aiohttp.ClientTimeout(total=self.hub_timeout)}
-        )
-        # the singleton: the hub's own handlers (the OAuth callback) use HubOAuth.instance()
-        HubOAuth.instance(
-            parent=self, api_token=self.api_token, api_url=self.hub_api_url, cache_max_age=self.auth_cache_max_age
-        )
+    def wire(self, database: schema.Database, hub: HubClient, policy: SubmarinePolicy) -> Parts:
+        """The use-cases and loops on ``database`` and ``hub``, as this config sets them; nothing
+        started."""
         leadership = Leadership(database, self.sync_interval)
         controller = Controller(database=database, hub=hub, leadership=leadership)
         sync = StatusSync(
@@ -338,12 +343,28 @@ class SubmarineService(Application):
             hold=self.request_timeout + HOLD_MARGIN,
         )
         admission = Admission(notebooks=notebooks, hub=hub, sync=sync)
-        app = self.make_app(notebooks, environments, admission)
+        return Parts(leadership, controller, sync, members, environments, notebooks, culler, admission)
+
+    async def serve(self):
+        policy = SubmarinePolicy(parent=self)
+        await asyncio.to_thread(schema.upgrade, self.db_url, self.seed_environments)
+        database = schema.Database(self.db_url)
+        hub = HubClient(self.hub_api_url, self.api_token, timeout=self.hub_timeout)
+        # HubAuth's token checks: no longer than any other call to the hub
+        JupyterHubHTTPClient.instance(
+            parent=self, session_options={"timeout": aiohttp.ClientTimeout(total=self.hub_timeout)}
+        )
+        # the singleton: the hub's own handlers (the OAuth callback) use HubOAuth.instance()
+        HubOAuth.instance(
+            parent=self, api_token=self.api_token, api_url=self.hub_api_url, cache_max_age=self.auth_cache_max_age
+        )
+        parts = self.wire(database, hub, policy)
+        app = self.make_app(parts.notebooks, parts.environments, parts.admission)
         url = urlparse(self.bind_url)
         server = app.listen(url.port or 80, address=url.hostname or "", xheaders=True, max_body_size=1024 * 1024)
-        leadership.start()
-        sync.start()
-        culler.start()
+        parts.leadership.start()
+        parts.sync.start()
+        parts.culler.start()
         log.info(
             "Submarine notebook API at %s%s and %s",
             self.bind_url.rstrip("/"),
@@ -358,9 +379,9 @@ class SubmarineService(Application):
         await stopping.wait()
         log.info("Stopping the Submarine service")
         server.stop()
-        await sync.stop()
-        await culler.stop()
-        await controller.stop()
-        await leadership.stop()
+        await parts.sync.stop()
+        await parts.culler.stop()
+        await parts.controller.stop()
+        await parts.leadership.stop()
         hub.close()
         database.close()

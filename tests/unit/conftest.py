@@ -21,21 +21,12 @@ import pytest
 from sqlalchemy import select, update
 
 from hub_service import statuses, store
-from hub_service.app import SubmarineService
+from hub_service.app import Parts, SubmarineService
 from hub_service.caller import Caller
 from hub_service.hub import controller as controller_module
-from hub_service.hub.controller import Controller
-from hub_service.hub.leader import Leadership
-from hub_service.hub.members import Members
-from hub_service.hub.sync import StatusSync
-from hub_service.logs import LocalLogs
 from hub_service.store import schema
 from hub_service.store.schema import utcnow
 from hub_service.usecases import admission as admission_module
-from hub_service.usecases.admission import Admission
-from hub_service.usecases.environments import Environments
-from hub_service.usecases.notebooks import Notebooks
-from hub_service.usecases.quotas import OwnerQuota
 from submarine_spawner.policy import SubmarinePolicy
 
 from .fake_hub import FakeHub
@@ -82,16 +73,9 @@ async def eventually(check, equals=ANY, timeout: float = 5.0):
 
 
 @dataclass
-class Service:
+class Service(Parts):
     database: schema.Database
     hub: FakeHub
-    leadership: Leadership
-    controller: Controller
-    sync: StatusSync
-    members: Members
-    environments: Environments
-    notebooks: Notebooks
-    admission: Admission
 
     # --- what the database holds ----------------------------------------------------------
 
@@ -161,40 +145,11 @@ class Service:
 
 
 def wire(database: schema.Database, hub: FakeHub) -> Service:
-    """The use-cases as ``SubmarineService.serve`` wires them, on ``hub``; nothing started."""
-    config = SubmarineService()  # the defaults the app runs with
-    policy = SubmarinePolicy()
-    leadership = Leadership(database, config.sync_interval)
-    controller = Controller(database=database, hub=hub, leadership=leadership)
-    sync = StatusSync(
-        database=database,
-        hub=hub,
-        controller=controller,
-        leadership=leadership,
-        interval=config.sync_interval,
-        full_interval=config.full_sync_interval,
-        cull_idle_timeout=config.cull_idle_timeout,
-    )
-    controller.sync = sync
-    members = Members(hub, config.auth_cache_max_age)
-    environments = Environments(database=database, members=members, policy=policy)
-    notebooks = Notebooks(
-        database=database,
-        hub=hub,
-        controller=controller,
-        sync=sync,
-        environments=environments,
-        members=members,
-        policy=policy,
-        quota=OwnerQuota(),
-        logs=LocalLogs(policy.data_dir),
-        base_url="/",
-        request_timeout=REQUEST_TIMEOUT,
-    )
-    sync.after_full_pass.append(notebooks.regrant_group_shares)
-    admission = Admission(notebooks=notebooks, hub=hub, sync=sync)
-    hub.admission = admission  # the hub's spawners ask this service
-    return Service(database, hub, leadership, controller, sync, members, environments, notebooks, admission)
+    """The use-cases as ``SubmarineService.serve`` wires them (its defaults, but for the
+    request's wait), on ``hub``; nothing started."""
+    parts = SubmarineService(request_timeout=REQUEST_TIMEOUT, base_url="/").wire(database, hub, SubmarinePolicy())
+    hub.admission = parts.admission  # the hub's spawners ask this service
+    return Service(database=database, hub=hub, **vars(parts))
 
 
 @pytest.fixture(scope="session")
