@@ -58,6 +58,7 @@ class Reader:
     """A lean keep-alive HTTP client, so the servers' time dominates what is measured."""
 
     def __init__(self, base: str, token: str):
+        self.base = base
         url = urlparse(base)
         self.connection = http.client.HTTPConnection(url.hostname, url.port)
         self.prefix = url.path.rstrip("/")

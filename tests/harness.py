@@ -83,8 +83,9 @@ def notebook_users(within: Path) -> set[str]:
 
 
 class Hub:
-    def __init__(self, data_dir: Path, **env):
+    def __init__(self, data_dir: Path, config: Path = ROOT / "jupyterhub_config.py", **env):
         self.data_dir = Path(data_dir).resolve()
+        self.config = config
         self.port, self.hub_port, self.proxy_api_port, self.service_port = (free_port() for _ in range(4))
         self.env = {
             **os.environ,
@@ -106,11 +107,17 @@ class Hub:
         self.hub_api = Api(self.public + "/hub/api", ADMIN_TOKEN)
 
     def start(self):
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self):
+        """Start the hub's process, without waiting for it to answer."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         open_way_to(self.data_dir)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(ROOT / "jupyterhub_config.py")],
+            [sys.executable, "-m", "jupyterhub", "-f", str(self.config)],
             cwd=self.data_dir,
             env=self.env,
             stdout=log,
@@ -118,8 +125,6 @@ class Hub:
             start_new_session=True,
         )
         log.close()
-        self.wait_ready()
-        return self
 
     def _answers(self, base):
         try:
