@@ -75,6 +75,7 @@ class SubmarineSpawnerMixin(Spawner):
 
     _stop_requested = False
     _start_failed = False
+    _starts = 0  # admissions asked for by this spawner object: a report concerns one of them
     # kept in the hub's spawner state, so a hub that restarts still reports
     _started = False  # the current start succeeded
     _admitted = False  # the service admitted the current start
@@ -83,6 +84,7 @@ class SubmarineSpawnerMixin(Spawner):
         """Ask the service to admit this start, then apply what it admitted."""
         self.notebook = None
         self._admitted = False
+        self._starts += 1
         admitted = await self.service.admit(self, user_options)
         self._admitted = True
         # the hub keeps the admitted request: its home page shows it, a start without options sends it again
@@ -144,10 +146,24 @@ class SubmarineSpawnerMixin(Spawner):
     # --- reports, and telling a crash from a stop ----------------------------------------
 
     def _report(self, event: str, message: str | None = None):
-        """Tell the service about a named server, without holding up the hub (its passes catch
-        up if this is lost). Removals always: they end a notebook whatever this process saw."""
-        if self.name and (self._admitted or event == "removed"):
-            asyncio.ensure_future(self.service.report(self, event, message))
+        """Tell the service about a named server, without holding up the hub (retried while the
+        service does not answer; its full pass catches up if this is lost). Removals always:
+        they end a notebook whatever this process saw."""
+        if not (self.name and (self._admitted or event == "removed")):
+            return
+        activity = self.orm_spawner.last_activity if self.orm_spawner else None
+        body = {
+            "owner": self.user.name,
+            "server": self.name,
+            "event": event,
+            "message": message,
+            # a late retry must not end a notebook of the same name made since
+            "notebookId": self.notebook.notebookId if self.notebook else None,
+            # the hub's, naive UTC: so the service tells the idle culler's stops apart
+            "lastActivity": activity.replace(tzinfo=timezone.utc).isoformat() if activity else None,
+        }
+        starts = self._starts
+        asyncio.ensure_future(self.service.report(self, body, current=lambda: self._starts == starts))
 
     async def describe_exit(self, status) -> str:
         """A line on why the server ended; spawners add what they know (a log tail)."""
@@ -173,6 +189,7 @@ class SubmarineSpawnerMixin(Spawner):
             self._report("stopped")
         elif report and not self._start_failed:
             self._report("failed", "The notebook server was stopped before it had started")
+        self._ended()
         return stopped
 
     async def poll(self):
@@ -185,7 +202,12 @@ class SubmarineSpawnerMixin(Spawner):
             }
             if self._started:
                 self._report("failed", f"The notebook server exited unexpectedly ({self.last_exit['message']})")
+            self._ended()
         return status
+
+    def _ended(self):
+        """The current start is over, and reported."""
+        self._admitted = self._started = False
 
     def delete_forever(self):
         """The server is removed from the hub: so is the notebook."""
@@ -206,8 +228,9 @@ class SubmarineSpawnerMixin(Spawner):
         self._admitted, self._started = ours.get("admitted", False), ours.get("started", False)
 
     def clear_state(self):
-        """Keep ``last_exit``: the hub clears state right after a server ends."""
+        """Keep ``last_exit`` (the hub clears state right after a server ends), and what the
+        current start is: LocalProcessSpawner's poll clears state in the middle of a stop, before
+        it is reported (``stop`` and ``poll`` end it after their reports; a start begins anew)."""
         last_exit = self.last_exit
         super().clear_state()
         self.last_exit = last_exit
-        self._admitted = self._started = False

@@ -10,6 +10,7 @@ neither in the service (it is no admin and owns no notebooks) nor on the hub.
 
 import asyncio
 import json
+import time
 
 from jupyterhub.utils import url_path_join
 from tornado import web
@@ -48,6 +49,12 @@ class SubmarineServiceClient(LoggingConfigurable):
         10,
         help="Seconds a spawner waits for the Submarine service before it says so (and refuses "
         "the start it was asked to admit).",
+    ).tag(config=True)
+
+    report_patience = Float(
+        120,
+        help="Seconds a spawner keeps retrying a report of how its server ended while the Submarine "
+        "service does not answer; past them, the service's next full pass over the hub's servers finds out.",
     ).tag(config=True)
 
     def _service(self, settings, name: str):
@@ -100,16 +107,27 @@ class SubmarineServiceClient(LoggingConfigurable):
         )
         return AdmittedSpec.model_validate(result, context={"allow_pip_urls": True})
 
-    async def report(self, spawner, event: str, message: str | None = None):
-        """Tell the service how ``spawner``'s server ended; a service that does not answer finds
-        out at its next pass over the hub's servers."""
-        body = {"owner": spawner.user.name, "server": spawner.name, "event": event, "message": message}
-        try:
-            await self.call(spawner.user.settings, "POST", "spawner/report", body)
-        except web.HTTPError as e:
-            self.log.warning(
-                "Could not report %s of %s to the Submarine service: %s",
-                event,
-                spawner._log_name,
-                getattr(e, "jupyterhub_message", e),
-            )
+    async def report(self, spawner, body: dict, current=lambda: True):
+        """Tell the service how ``spawner``'s server ended. While the service does not answer,
+        retry with backoff for ``report_patience`` seconds, as long as ``current()`` (the report
+        is still about the server's latest start); past them, the service's next full pass over
+        the hub's servers finds out."""
+        deadline = time.monotonic() + self.report_patience
+        delay = 1.0
+        while True:
+            try:
+                await self.call(spawner.user.settings, "POST", "spawner/report", body)
+                return
+            except web.HTTPError as e:
+                if e.status_code not in (502, 503) or time.monotonic() + delay > deadline:
+                    self.log.warning(
+                        "Could not report %s of %s to the Submarine service: %s",
+                        body["event"],
+                        spawner._log_name,
+                        getattr(e, "jupyterhub_message", e),
+                    )
+                    return
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, 30)
+            if not current():
+                return

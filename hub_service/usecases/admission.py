@@ -24,7 +24,7 @@ import asyncio
 import logging
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from submarine_spawner.contract import REQUEST_FIELDS, AdmittedSpec, StartRequest, admitted
 
@@ -49,6 +49,10 @@ class AdmissionRequest(BaseModel):
     userOptions: dict = Field(default_factory=dict)
 
 
+# what a report of a stop moves to stopped
+STOPPABLE = statuses.ACTIVE | {statuses.TERMINATING}
+
+
 class Report(BaseModel):
     """What a spawner saw happen to a server it started."""
 
@@ -56,6 +60,10 @@ class Report(BaseModel):
     server: str = Field(max_length=255)
     event: Literal["stopped", "failed", "removed"]
     message: str | None = Field(default=None, max_length=8192)
+    # the notebook the spawner started (a retried report must not end a newer one), and the
+    # hub's last activity of the server (the idle culler's stops say so)
+    notebookId: str | None = Field(default=None, max_length=64)
+    lastActivity: AwareDatetime | None = None
 
 
 class Admission:
@@ -228,20 +236,25 @@ class Admission:
         if row is None:
             return
         notebook_id = row["notebook_id"]
-        if row["deleted_time"] or row["pending"]:
-            return  # a change the controller carries out: it sees what became of the server
+        if row["deleted_time"] or row["pending"] or report.notebookId not in (None, notebook_id):
+            return  # a change the controller carries out (it sees what became of the server), or another notebook's
         if report.event == "removed":
             log.info("Notebook %s: %s/%s was removed on the hub", notebook_id, report.owner, report.server)
             await self.database.run(store.remove, [notebook_id])
             return
+        # a notebook already stopped or failed keeps its reason (the culler's, a failed start's):
+        # the report of a stop a change asked for can come after the change is done
         if report.event == "failed":
-            change = (statuses.FAILED, report.message or "The notebook server failed"), None
-        else:  # a failed start stays failed, saying why
-            change = (statuses.STOPPED, self.sync.stopped_reason(row["last_activity"])), statuses.ALL_BUT_FAILED
+            change = (statuses.FAILED, report.message or "The notebook server failed"), statuses.ALL_BUT_FAILED
+        else:
+            activity = max(filter(None, (row["last_activity"], report.lastActivity)), default=None)
+            change = (statuses.STOPPED, self.sync.stopped_reason(activity)), STOPPABLE
 
         def apply(connection):
-            store.set_status(connection, notebook_id, *change[0], change[1])
+            if store.set_status(connection, notebook_id, *change[0], change[1]) is None:
+                return False
             store.done(connection, notebook_id, "stopped")
+            return True
 
-        await self.database.run(apply)
-        log.info("Notebook %s: %s on the hub (%s)", notebook_id, change[0][0], change[0][1])
+        if await self.database.run(apply):
+            log.info("Notebook %s: %s on the hub (%s)", notebook_id, change[0][0], change[0][1])

@@ -14,8 +14,9 @@ from .fake_hub import SPAWNER
 ANN = user("ann")
 
 
-async def report(service, event, message=None, server="nb"):
-    await service.admission.report(SPAWNER, {"owner": "ann", "server": server, "event": event, "message": message})
+async def report(service, event, message=None, server="nb", **more):
+    body = {"owner": "ann", "server": server, "event": event, "message": message, **more}
+    await service.admission.report(SPAWNER, body)
 
 
 async def test_a_running_notebook_reported_stopped_is_stopped(service):
@@ -33,6 +34,38 @@ async def test_a_stop_after_the_idle_timeout_says_the_culler_stopped_it(service)
     await report(service, "stopped")
     reason = (await service.row(notebook_id))["reason"]
     assert reason.startswith("Stopped by the idle culler: no activity for 60 min (the limit is 10 min)")
+
+
+@pytest.mark.parametrize("idle", [timedelta(hours=1), timedelta(minutes=1)])
+async def test_a_stop_reads_the_last_activity_the_spawner_reports(service, idle):
+    """The service's own record of activity is only as fresh as its last full pass."""
+    notebook_id = await service.running("ann", "nb")
+    service.sync.cull_idle_timeout = 600
+    await service.database.run(store.note_activity, notebook_id, utcnow() - timedelta(hours=2))
+    await report(service, "stopped", lastActivity=(utcnow() - idle).isoformat())
+    reason = (await service.row(notebook_id))["reason"]
+    assert reason.startswith("Stopped by the idle culler") == (idle > timedelta(minutes=10)), reason
+
+
+async def test_a_late_report_about_another_notebook_of_the_same_server_name_changes_nothing(service):
+    """A spawner retries a report the service missed: a notebook made since under that name stays."""
+    notebook_id = await service.running("ann", "nb")
+    for event in ("stopped", "failed", "removed"):
+        await report(service, event, notebookId="an-earlier-notebook")
+    assert await service.status(notebook_id) == statuses.RUNNING
+    await report(service, "stopped", notebookId=notebook_id)
+    assert await service.status(notebook_id) == statuses.STOPPED
+
+
+async def test_a_report_of_a_stop_that_came_after_it_was_done_keeps_the_reason(service):
+    """The culler's stop (a change the controller carries out) is done before the spawner's
+    report of it arrives."""
+    notebook_id = await service.stopped("ann", "nb")
+    await service.database.run(store.set_status, notebook_id, statuses.STOPPED, "Stopped because of maxRuntime")
+    events = await service.events(notebook_id)
+    await report(service, "stopped")
+    assert (await service.row(notebook_id))["reason"] == "Stopped because of maxRuntime"
+    assert await service.events(notebook_id) == events
 
 
 async def test_a_failed_notebook_reported_stopped_stays_failed_saying_why(service):
