@@ -156,8 +156,8 @@ class SubmarineService(Application):
 
     sync_interval = Float(
         2.0,
-        help="Seconds between quick passes over the hub's active servers (and retries of "
-        "pending changes). Cheap: it reads active servers only.",
+        help="Seconds between quick passes (and retries of pending changes). Cheap: a quick "
+        "pass reads only the servers of notebooks starting or stopping that nothing follows.",
     ).tag(config=True)
 
     full_sync_interval = Float(

@@ -4,11 +4,13 @@
   and stops, exits and removals are reported (``admission.py``).
 * A *watcher* follows each admitted spawn's progress stream, so ``reason`` carries the latest
   progress message and ``running`` or ``failed`` lands the moment the hub knows.
-* The *quick pass*, every ``interval`` seconds, reads only the hub's active servers (paged)
-  and the notebooks that should be active; one the hub no longer lists as active gets an
-  observe step of the controller (stopped, crashed or removed).
+* The *quick pass*, every ``interval`` seconds, reads the server of each notebook in a
+  transition that no watcher follows (starting, stopping): its cost grows with change. One
+  the hub no longer has active gets an observe step of the controller (stopped, crashed or
+  removed).
 * The *full pass*, when the service starts and every ``full_interval`` seconds, reads every
-  server and catches what reports missed (changes while the service was down).
+  server (paged) and catches what reports missed (changes while the service was down for
+  longer than the spawners retry a report).
 
 The passes, and retrying the controller's pending changes, run on the leader replica only.
 Every status write goes through :func:`store.set_status`: compare-and-set on the status read,
@@ -187,15 +189,13 @@ class StatusSync:
     # --- passes ---------------------------------------------------------------------------
 
     async def quick_pass(self):
-        """The notebooks that should be active against the hub's active servers."""
-        # rows first, hub second: the hub's answer is never older than the rows it corrects
-        rows = await self.database.run(store.active)
-        if not rows:
-            return
-        servers = await self.hub.servers(state="active")
+        """The notebooks in a transition nothing follows (starting with no watcher, stopping),
+        each against its own server: the cost grows with what changes, not with how many
+        notebooks run. How a running notebook ends is pushed by its spawner."""
+        rows = [row for row in await self.database.run(store.in_transition) if row["notebook_id"] not in self.watchers]
         for row in rows:
-            model = servers.get((row["owner"], row["server_name"]))
-            if model is None:
+            model = await self.hub.get_server(row["owner"], row["server_name"])
+            if model is None or not (model.get("ready") or model.get("pending")):
                 self.controller.enqueue(row["notebook_id"])  # stopped, crashed or removed: look closer
             else:
                 await self.apply_model(row, model)

@@ -115,13 +115,15 @@ SYNC_COLUMNS = [
 ]
 
 
-def active(connection) -> list[dict]:
-    """Notebooks the hub should have active (starting, running or stopping), for the quick pass."""
+def in_transition(connection) -> list[dict]:
+    """Notebooks starting or stopping with no change pending, for the quick pass."""
     return [
         dict(row)
         for row in connection.execute(
             select(*SYNC_COLUMNS).where(
-                notebooks.c.status.in_(statuses.ACTIVE | {statuses.TERMINATING}), LIVE, notebooks.c.pending.is_(False)
+                notebooks.c.status.in_(statuses.STARTING | {statuses.TERMINATING}),
+                LIVE,
+                notebooks.c.pending.is_(False),
             )
         ).mappings()
     ]

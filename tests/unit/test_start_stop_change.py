@@ -208,7 +208,7 @@ async def test_a_stop_of_a_stopped_or_failed_notebook_changes_nothing(service, s
     notebook_id = await service.running("ann", "nb")
     if status == statuses.FAILED:
         await hub.crash("ann", "nb")
-        await service.sync.quick_pass()
+        await service.sync.full_pass()
     else:
         await service.notebooks.stop(ANN, notebook_id)
     await eventually(lambda: service.is_(notebook_id, status))
