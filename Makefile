@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 PROXY := node_modules/.bin/configurable-http-proxy
 # the browser tests' headless browser: Debian's package (Playwright downloads none here)
 CHROMIUM := /usr/bin/chromium
+# the scale benchmark's load generator
+WRK := /usr/bin/wrk
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench bench-scale install clean
 
 run: install
 	$(BIN)/jupyterhub -f jupyterhub_config.py
@@ -23,6 +25,10 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench.run
+
+# 1,000 and 10,000 notebooks on stub servers (about half an hour); requests/s are wrk's
+bench-scale: install $(WRK)
+	$(BIN)/python -m bench.scale $(BENCH_ARGS)
 
 install: $(VENV)/.installed $(PROXY)
 
@@ -52,6 +58,10 @@ $(CHROMIUM):
 	@[ "$$(id -u)" = 0 ] || { echo "The browser tests need $(CHROMIUM): apt-get install chromium (as root)"; exit 1; }
 	DEBIAN_FRONTEND=noninteractive apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium </dev/null
+
+$(WRK):
+	@[ "$$(id -u)" = 0 ] || { echo "make bench-scale needs wrk: apt-get install wrk (as root)"; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk </dev/null
 
 clean:
 	rm -rf $(VENV) node_modules data .pytest_cache
