@@ -16,14 +16,13 @@ from submarine_spawner.contract import (
     EnvironmentChoice,
     EnvironmentName,
     EnvironmentSpec,
-    EnvVars,
     GroupName,
     LabelKey,
     LabelValue,
     Namespace,
     NotebookName,
     OwnerId,
-    ResourcesText,
+    PodFields,
     check_resources,
     explain,
 )
@@ -41,14 +40,7 @@ class NotebookMeta(BaseModel):
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=64)
 
 
-class PodSpecFields(BaseModel):
-    """What a notebook's pod (or process) gets: its environment variables and resources."""
-
-    envVars: EnvVars = Field(default_factory=dict)
-    resources: ResourcesText = ""
-
-
-class NotebookPodSpec(PodSpecFields):
+class NotebookPodSpec(PodFields):
     cpu: str | None = Field(default=None, max_length=64)
     memory: str | None = Field(default=None, max_length=64)
     gpu: str | None = Field(default=None, max_length=64)
@@ -81,7 +73,7 @@ class NotebookRequest(BaseModel):
     spec: NotebookPodSpec = Field(default_factory=NotebookPodSpec)
 
 
-class PodSpecPatch(PodSpecFields):
+class PodSpecPatch(PodFields):
     model_config = ConfigDict(extra="forbid")
 
 

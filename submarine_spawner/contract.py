@@ -284,15 +284,28 @@ class EnvironmentChoice(BaseModel):
     name: EnvironmentName
 
 
-class StartRequest(BaseModel):
+class PodFields(BaseModel):
+    """What a notebook's server gets besides its environment: the one list of these fields.
+    The API's ``spec`` and a start's ``user_options`` ask for them, the service stores them in
+    the notebook's spec, and :class:`AdmittedSpec` carries them to the spawners. A new field
+    here (and, unchecked, in AdmittedSpec) reaches every door and the OpenAPI document; the
+    spawners decide what it does."""
+
+    envVars: EnvVars = Field(default_factory=dict)
+    resources: ResourcesText = ""
+
+    def pod(self) -> dict:
+        """These fields, as a notebook's spec stores them."""
+        return self.model_dump(include=set(PodFields.model_fields))
+
+
+class StartRequest(PodFields):
     """What a client's ``user_options`` may ask of a start (the hub keeps them as sent)."""
 
     model_config = ConfigDict(extra="forbid")
 
     environment: EnvironmentChoice | None = None
     namespace: Namespace | None = None
-    envVars: EnvVars = {}
-    resources: ResourcesText = ""
     # the service writes its id on its notebooks' servers, for people reading the hub's API;
     # an id a client sends is never read
     notebookId: str | None = Field(default=None, max_length=64)
@@ -302,8 +315,7 @@ class StartRequest(BaseModel):
 REQUEST_FIELDS = {
     "environment": "environment",
     "namespace": "meta.namespace",
-    "envVars": "spec.envVars",
-    "resources": "spec.resources",
+    **{name: f"spec.{name}" for name in PodFields.model_fields},
 }
 
 
@@ -323,6 +335,7 @@ class AdmittedSpec(BaseModel):
     notebookId: str | None = None
     namespace: Namespace
     environment: EnvironmentSpec | None = None
+    # PodFields as admitted: not checked again (the policy's bounds may have changed since)
     envVars: dict[str, str] = {}
     resources: str = ""
     # the environment's pod.volumes, as the admin defined them
@@ -337,8 +350,7 @@ class AdmittedSpec(BaseModel):
             "notebookId": self.notebookId,
             "namespace": self.namespace,
             "environment": {"name": self.environment.name},
-            "envVars": self.envVars,
-            "resources": self.resources,
+            **{name: getattr(self, name) for name in PodFields.model_fields},
         }
 
 
@@ -361,8 +373,7 @@ def admitted(notebook_id: str, spec: dict, volumes: dict | None = None) -> Admit
             "notebookId": notebook_id,
             "namespace": spec["meta"]["namespace"],
             "environment": environment,
-            "envVars": pod.get("envVars", {}),
-            "resources": pod.get("resources", ""),
+            **{name: pod[name] for name in PodFields.model_fields if name in pod},
             "volumes": [{"name": name, **(volumes or {})[name]} for name in names if name in (volumes or {})],
         },
         context={"allow_pip_urls": True},

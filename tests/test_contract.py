@@ -11,6 +11,7 @@ from submarine_spawner.contract import (
     REQUEST_FIELDS,
     AdmittedSpec,
     EnvironmentSpec,
+    PodFields,
     StartRequest,
     admitted,
     notebook_spec,
@@ -82,6 +83,12 @@ def test_the_admitted_spec_of_a_notebook_and_what_the_hub_keeps():
     assert spec.user_options() == {**REQUEST, "notebookId": "notebook_1626160071451_0001"}
     assert request(spec.user_options()).environment.name == "notebook-env"
     assert AdmittedSpec(namespace="default").user_options() == {}
+
+
+def test_every_field_a_notebook_asks_for_reaches_the_spawners_and_the_api():
+    """A new PodFields field needs only its line in AdmittedSpec (unchecked) besides its own."""
+    for model in (AdmittedSpec, StartRequest, specs.NotebookPodSpec, specs.PodSpecPatch):
+        assert set(PodFields.model_fields) <= set(model.model_fields), model
 
 
 @pytest.mark.parametrize("name", [".", ".."])

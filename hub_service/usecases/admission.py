@@ -107,8 +107,9 @@ class Admission:
         request = self._request(asked)
         if request.environment is None:
             return AdmittedSpec(namespace=self.notebooks.namespace(request.namespace))
-        pod = {"envVars": request.envVars, "resources": request.resources}
-        spec, _ = await self.notebooks.spec(asked.owner, "", request.namespace, request.environment.name, pod)
+        spec, _ = await self.notebooks.spec(
+            asked.owner, "", request.namespace, request.environment.name, request.pod()
+        )
         return admitted(None, spec, self.volumes)
 
     async def _named_server(self, asked: AdmissionRequest) -> AdmittedSpec:
@@ -147,8 +148,9 @@ class Admission:
                 "user_options.environment.name: is required: name an environment of the "
                 "catalogue (GET /api/v1/environment)",
             )
-        pod = {"envVars": request.envVars, "resources": request.resources}
-        spec, revision = await self.notebooks.spec(asked.owner, name, request.namespace, request.environment.name, pod)
+        spec, revision = await self.notebooks.spec(
+            asked.owner, name, request.namespace, request.environment.name, request.pod()
+        )
         return await self.notebooks.insert(
             asked.owner,
             name,
