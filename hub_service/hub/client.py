@@ -13,10 +13,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
 
 PAGINATION = "application/jupyterhub-pagination+json"
-# users a page: the hub makes a page in one go, its event loop held about 1.5 ms a server
-# (at 10 servers a user, 200 users a page held it 3 s, and 15 s for a pass over 10,000:
-# spawners' requests timed out meanwhile); small pages let other requests in between
-PAGE = 20
+PAGE = 200  # the hub's largest page
 
 
 class HubError(Exception):
