@@ -46,9 +46,11 @@ class SubmarineServiceClient(LoggingConfigurable):
     ).tag(config=True)
 
     request_timeout = Float(
-        10,
+        30,
         help="Seconds a spawner waits for the Submarine service before it says so (and refuses "
-        "the start it was asked to admit).",
+        "the start it was asked to admit). The wait is counted on the hub's event loop, which a "
+        "hub with 10,000 servers holds for up to 17 s at a time (its last-activity update), so "
+        "keep it well above that.",
     ).tag(config=True)
 
     report_patience = Float(
