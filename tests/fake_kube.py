@@ -214,8 +214,8 @@ class AdmittingService(SubmarineServiceClient):
     async def admit(self, spawner, user_options):
         return AdmittedSpec.model_validate(user_options or {"namespace": "default"}, context={"allow_pip_urls": True})
 
-    async def report(self, spawner, event, message=None):
-        self.reports.append((spawner.name, event, message))
+    async def report(self, spawner, body, current=lambda: True):
+        self.reports.append((spawner.name, body["event"], body["message"]))
 
 
 def new_spawner(kube_api, server="test-nb", **config) -> SubmarineKubeSpawner:
