@@ -182,25 +182,23 @@ def set_status(connection, notebook_id: str, status: str, reason: str | None, ex
     """Move a live notebook to ``(status, reason)`` if its status is still ``expected`` (a
     status or a set of them; any when None), and record the change. The status it had;
     None when it was not as expected, or is gone."""
-    current = connection.execute(
-        select(notebooks.c.status, notebooks.c.reason).where(notebooks.c.notebook_id == notebook_id, LIVE)
-    ).first()
-    if current is None or not _matches(current.status, expected):
-        return None
-    if (current.status, current.reason) == (status, reason):
-        return current.status
-    changed = (
-        connection.execute(
+    for _ in range(3):  # another transaction changed it between the read and the write: read again
+        current = connection.execute(
+            select(notebooks.c.status, notebooks.c.reason).where(notebooks.c.notebook_id == notebook_id, LIVE)
+        ).first()
+        if current is None or not _matches(current.status, expected):
+            return None
+        if (current.status, current.reason) == (status, reason):
+            return current.status
+        changed = connection.execute(
             update(notebooks)
             .where(notebooks.c.notebook_id == notebook_id, notebooks.c.status == current.status)
             .values(status=status, reason=reason)
         ).rowcount
-        == 1
-    )
-    if not changed:
-        return None
-    record(connection, notebook_id, status, reason)
-    return current.status
+        if changed == 1:
+            record(connection, notebook_id, status, reason)
+            return current.status
+    return None
 
 
 def _matches(status: str, expected) -> bool:
