@@ -79,6 +79,10 @@ class ApiHandler(HubOAuthenticated, web.RequestHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
 
+    def compute_etag(self):
+        """None: answers are never cached (``no-store``), so hashing each body is wasted."""
+        return None
+
     def get_current_user(self):
         return getattr(self, "_hub_user", None)
 
