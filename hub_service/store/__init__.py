@@ -7,7 +7,7 @@ use-case composes several into one unit of work. Status changes go through
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import statuses
@@ -36,10 +36,16 @@ def lock_owner(connection, owner: str):
 # --- notebooks: reads ---------------------------------------------------------------------
 
 
+# the hottest reads are built once: SQLAlchemy then skips building and keying them per call
+NOTEBOOK_BY_ID = select(notebooks).where(notebooks.c.notebook_id == bindparam("notebook_id"))
+LIVE_NOTEBOOK_BY_ID = NOTEBOOK_BY_ID.where(LIVE)
+ENVIRONMENT_BY_NAME = select(environments).where(environments.c.name == bindparam("name"))
+
+
 def notebook(connection, notebook_id: str, live: bool = True) -> dict | None:
     """A notebook by id: a live one, or (``live=False``) one being deleted too."""
-    query = select(notebooks).where(notebooks.c.notebook_id == notebook_id)
-    return _one(connection.execute(query.where(LIVE) if live else query))
+    query = LIVE_NOTEBOOK_BY_ID if live else NOTEBOOK_BY_ID
+    return _one(connection.execute(query, {"notebook_id": notebook_id}))
 
 
 def notebook_on_server(connection, owner: str, server: str) -> dict | None:
@@ -397,7 +403,7 @@ def start_time(connection, notebook_id: str) -> datetime | None:
 
 
 def environment(connection, name: str) -> dict | None:
-    return _one(connection.execute(select(environments).where(environments.c.name == name)))
+    return _one(connection.execute(ENVIRONMENT_BY_NAME, {"name": name}))
 
 
 def environments_for(connection, rows, redirects: int = 8) -> dict[str, dict]:
@@ -408,8 +414,11 @@ def environments_for(connection, rows, redirects: int = 8) -> dict[str, dict]:
         wanted -= set(found)
         if not wanted:
             break
-        query = select(environments).where(environments.c.name.in_(sorted(wanted)))
-        fetched = [dict(row) for row in connection.execute(query).mappings()]
+        if len(wanted) == 1:  # one notebook's, or one redirect
+            fetched = [row for row in [environment(connection, *wanted)] if row is not None]
+        else:
+            query = select(environments).where(environments.c.name.in_(sorted(wanted)))
+            fetched = [dict(row) for row in connection.execute(query).mappings()]
         found.update((row["name"], row) for row in fetched)
         wanted = {row["spec"]["redirectTo"] for row in fetched if row["spec"].get("redirectTo")}
     return found
