@@ -86,3 +86,30 @@ def test_times_come_back_in_utc(db_url):
 
     value = asyncio.run(with_database(db_url, created))
     assert value.utcoffset().total_seconds() == 0
+
+
+def test_a_read_does_not_wait_for_an_open_write_and_cannot_write(db_url):
+    """``Database.read`` (on sqlite: on the event loop itself) sees what is committed while
+    another transaction holds the write lock, and refuses to write."""
+    schema.upgrade(db_url, SEED)
+
+    async def check(database):
+        writing, release = asyncio.Event(), asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def write_and_hold(connection):
+            store.change_environment(connection, "notebook-env", {"dockerImage": "img:2"}, 2)
+            loop.call_soon_threadsafe(writing.set)
+            asyncio.run_coroutine_threadsafe(release.wait(), loop).result(timeout=30)
+
+        writer = asyncio.ensure_future(database.run(write_and_hold))
+        await writing.wait()
+        seen = await asyncio.wait_for(database.read(store.environment, "notebook-env"), 5)
+        release.set()
+        await writer
+        after = await database.read(store.environment, "notebook-env")
+        with pytest.raises(Exception, match="readonly|read-only|read only"):
+            await database.read(store.change_environment, "notebook-env", {}, 3)
+        return seen["revision"], after["revision"]
+
+    assert asyncio.run(with_database(db_url, check)) == (1, 2)

@@ -164,27 +164,46 @@ def upgrade(url: str, seed_environments: list[dict]) -> None:
 class Database:
     def __init__(self, url: str, threads: int = 8):
         kwargs = {"pool_size": threads, "max_overflow": 0}
-        if make_url(url).get_backend_name() == "sqlite":
+        sqlite = make_url(url).get_backend_name() == "sqlite"
+        if sqlite:
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
         self.engine = create_engine(driver_url(url), **kwargs)
-        if self.engine.dialect.name == "sqlite":
+        # sqlite: the event loop's own connection, for reads only (see read())
+        self._reader = create_engine(driver_url(url), **(kwargs | {"pool_size": 1})) if sqlite else None
+        if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self._reader, "connect", _sqlite_reader_pragmas)
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="db")
 
-    async def run(self, work, *args):
+    async def run(self, work, *args, read_only: bool = False):
         """``work(connection, *args)`` in one transaction on a database thread."""
 
         def unit():
-            with self.engine.begin() as connection:
-                return work(connection, *args)
+            with self.engine.connect() as connection:
+                if read_only:
+                    connection.execution_options(postgresql_readonly=True)
+                with connection.begin():
+                    return work(connection, *args)
 
         return await asyncio.get_running_loop().run_in_executor(self._threads, unit)
+
+    async def read(self, work, *args):
+        """Like :meth:`run`, for a unit that only reads (a write in it fails). On sqlite it runs
+        right here, on the event loop's own connection: a read in WAL mode never waits for a
+        writer, and handing it to a thread and back costs more than the read (the two contend
+        for the GIL)."""
+        if self._reader is None:
+            return await self.run(work, *args, read_only=True)
+        with self._reader.begin() as connection:
+            return work(connection, *args)
 
     def close(self):
         self._threads.shutdown(wait=True)
         self.engine.dispose()
+        if self._reader is not None:
+            self._reader.dispose()
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
@@ -193,3 +212,10 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_reader_pragmas(dbapi_connection, record):
+    """The reader's connection refuses writes: one by mistake would wait for the writer's lock
+    on the event loop."""
+    _sqlite_pragmas(dbapi_connection, record)
+    dbapi_connection.execute("PRAGMA query_only=1")

@@ -98,12 +98,12 @@ class Environments:
         member = await self.member(caller, for_user)
         return [
             environment_result(row)
-            for row in await self.database.run(store.all_environments)
+            for row in await self.database.read(store.all_environments)
             if member.may_use(row["spec"])
         ]
 
     async def get(self, caller: Caller, name: str) -> dict:
-        row = await self.database.run(_by_name, name)
+        row = await self.database.read(_by_name, name)
         if not (await self.member(caller)).may_use(row["spec"]):
             raise ApiError(404, NOT_FOUND)  # as if it were not there
         return environment_result(row)
@@ -114,7 +114,7 @@ class Environments:
         """``(spec, revision)`` of environment ``name`` for a notebook of ``owner``, checked
         against today's policies (pip URLs may have been allowed when it was stored): 403 if
         the owner may not use it, 409 if it is deprecated and the notebook ``new``."""
-        row = await self.database.run(_by_name, name)
+        row = await self.database.read(_by_name, name)
         spec = row["spec"]
         self._validate(EnvironmentSpec, spec, prefix="environment")
         if not caller_admin:

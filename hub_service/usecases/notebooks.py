@@ -116,7 +116,7 @@ class Notebooks:
 
     async def _row(self, caller: Caller, notebook_id: str, verb: str) -> dict:
         """The notebook, if the caller may ``verb`` it (see ``_allow``)."""
-        row = await self.database.run(store.notebook, notebook_id)
+        row = await self.database.read(store.notebook, notebook_id)
         await self._allow(caller, row, verb)
         return row
 
@@ -133,13 +133,13 @@ class Notebooks:
         if caller.kind != "user":
             return False
         groups = (await self.members.of(caller.name)).groups
-        return await self.database.run(store.shared_with, notebook_id, caller.name, groups)
+        return await self.database.read(store.shared_with, notebook_id, caller.name, groups)
 
     async def _results(self, caller: Caller, rows, environments: dict | None = None) -> list[dict]:
         """Notebooks as the API shows them: whether a restart is pending (their ``environments``,
         read here unless given), and who shared them."""
         if environments is None:
-            environments = await self.database.run(store.environments_for, rows)
+            environments = await self.database.read(store.environments_for, rows)
         return [
             notebook_result(
                 row,
@@ -153,7 +153,7 @@ class Notebooks:
         return (await self._results(caller, [row]))[0]
 
     async def _current(self, notebook_id: str) -> dict:
-        row = await self.database.run(store.notebook, notebook_id)
+        row = await self.database.read(store.notebook, notebook_id)
         if row is None:
             raise ApiError(404, NOT_FOUND)
         return row
@@ -277,7 +277,7 @@ class Notebooks:
         notebook_id = row["notebook_id"]
         outcome = await self.controller.converge(notebook_id, self.request_timeout)
         if not (outcome and outcome.done):
-            current = await self.database.run(store.notebook, notebook_id)
+            current = await self.database.read(store.notebook, notebook_id)
             if current is None or current["pending"]:
                 if current is not None and await self.database.run(store.mark_deleted, notebook_id, self.held()):
                     # its server goes, now if the hub answers, else when it does
@@ -287,7 +287,7 @@ class Notebooks:
                     outcome, f"create the notebook '{meta.name}'", self.request_timeout, "the notebook was not created"
                 )
         metrics.CREATES.inc()
-        return await self._result(caller, await self.database.run(store.notebook, notebook_id) or row)
+        return await self._result(caller, await self.database.read(store.notebook, notebook_id) or row)
 
     # --- read -----------------------------------------------------------------------------
 
@@ -296,7 +296,7 @@ class Notebooks:
             row = store.notebook(connection, notebook_id)
             return row, store.environments_for(connection, [row] if row else [])
 
-        row, environments = await self.database.run(view)
+        row, environments = await self.database.read(view)
         await self._allow(caller, row, "read")
         return (await self._results(caller, [row], environments))[0]
 
@@ -317,16 +317,16 @@ class Notebooks:
             total, rows = store.page(connection, owner, status, limit, offset, shared)
             return total, rows, store.environments_for(connection, rows)
 
-        total, rows, environments = await self.database.run(page)
+        total, rows, environments = await self.database.read(page)
         return await self._results(caller, rows, environments), {"total": total, "offset": offset, "limit": limit}
 
     async def counts(self) -> dict[str, int]:
         """How many notebooks have each status."""
-        return await self.database.run(store.counts)
+        return await self.database.read(store.counts)
 
     async def events(self, caller: Caller, notebook_id: str) -> list[dict]:
         await self._row(caller, notebook_id, "read")
-        return [event_result(e) for e in await self.database.run(store.events_since, notebook_id)]
+        return [event_result(e) for e in await self.database.read(store.events_since, notebook_id)]
 
     async def follow(self, caller: Caller, notebook_id: str):
         """The notebook's events as they happen: its history first, then news, until it is
@@ -334,10 +334,10 @@ class Notebooks:
         await self._row(caller, notebook_id, "read")
         after = 0
         while True:
-            for event in await self.database.run(store.events_since, notebook_id, after):
+            for event in await self.database.read(store.events_since, notebook_id, after):
                 after = event["id"]
                 yield event_result(event)
-            status = await self.database.run(store.status_of, notebook_id)
+            status = await self.database.read(store.status_of, notebook_id)
             if status not in statuses.STARTING | {statuses.TERMINATING}:
                 return
             await asyncio.sleep(EVENT_POLL)
@@ -469,7 +469,7 @@ class Notebooks:
 
     async def shares(self, caller: Caller, notebook_id: str) -> list[dict]:
         await self._row(caller, notebook_id, "read")
-        return [share_result(share) for share in await self.database.run(store.shares_of, notebook_id)]
+        return [share_result(share) for share in await self.database.read(store.shares_of, notebook_id)]
 
     async def share(self, caller: Caller, notebook_id: str, body) -> list[dict]:
         """Give a user or a group access to the notebook's lab (JupyterHub's shares: the hub
@@ -500,7 +500,7 @@ class Notebooks:
         its group share, and each user it is shared with, directly or as a member of a group,
         a user share of their own: JupyterHub 6 gives a group's shares to its members' logins
         but not to their API tokens."""
-        shares = await self.database.run(store.shares_of, row["notebook_id"])
+        shares = await self.database.read(store.shares_of, row["notebook_id"])
         groups = {share["name"] for share in shares if share["kind"] == "group"}
         users = {share["name"] for share in shares if share["kind"] == "user"}
         try:
@@ -518,7 +518,7 @@ class Notebooks:
     async def regrant_group_shares(self):
         """Members come and go: give the members of each group a notebook is shared with their
         user shares (the full pass calls this)."""
-        for row in await self.database.run(store.shared_with_groups):
+        for row in await self.database.read(store.shared_with_groups):
             try:
                 await self._grant(row, "share")
             except ApiError as e:
