@@ -170,9 +170,9 @@ class Database:
         else:
             kwargs["pool_pre_ping"] = True
         self.engine = create_engine(driver_url(url), **kwargs)
-        # sqlite: the event loop's own connection, for reads only (see read())
-        self._reader = create_engine(driver_url(url), **(kwargs | {"pool_size": 1})) if sqlite else None
+        self._reader = None  # sqlite: the event loop's own connection, for reads only (see read())
         if sqlite:
+            self._reader = create_engine(driver_url(url), **(kwargs | {"pool_size": 1}))
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self._reader, "connect", _sqlite_reader_pragmas)
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="db")
