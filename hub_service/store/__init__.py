@@ -40,6 +40,7 @@ def lock_owner(connection, owner: str):
 NOTEBOOK_BY_ID = select(notebooks).where(notebooks.c.notebook_id == bindparam("notebook_id"))
 LIVE_NOTEBOOK_BY_ID = NOTEBOOK_BY_ID.where(LIVE)
 ENVIRONMENT_BY_NAME = select(environments).where(environments.c.name == bindparam("name"))
+ENVIRONMENTS_BY_NAMES = select(environments).where(environments.c.name.in_(bindparam("names", expanding=True)))
 
 
 def notebook(connection, notebook_id: str, live: bool = True) -> dict | None:
@@ -414,11 +415,8 @@ def environments_for(connection, rows, redirects: int = 8) -> dict[str, dict]:
         wanted -= set(found)
         if not wanted:
             break
-        if len(wanted) == 1:  # one notebook's, or one redirect
-            fetched = [row for row in [environment(connection, *wanted)] if row is not None]
-        else:
-            query = select(environments).where(environments.c.name.in_(sorted(wanted)))
-            fetched = [dict(row) for row in connection.execute(query).mappings()]
+        result = connection.execute(ENVIRONMENTS_BY_NAMES, {"names": sorted(wanted)})
+        fetched = [dict(row) for row in result.mappings()]
         found.update((row["name"], row) for row in fetched)
         wanted = {row["spec"]["redirectTo"] for row in fetched if row["spec"].get("redirectTo")}
     return found
